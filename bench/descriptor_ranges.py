@@ -1,0 +1,63 @@
+"""Measure descriptor distributions to choose the default MAP-Elites ranges.
+
+Run: ``make bench-ranges``. Builds the seeds and N random valid walkers (random joint count,
+random box size, random muscles, active or passive), computes height, width and mass, and
+prints percentiles. The default ranges in ``evolution/sodarace/_descriptors.py`` span about
+the 1st-99th percentile of the union of these walkers and the seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+
+import numpy as np
+
+from evolution.sodarace import DEFAULT_RANGES, InvalidWalker, build_walker, describe, seeds, walker_creator
+from evolution.types import WalkerSpec
+
+log = logging.getLogger("bench.ranges")
+
+
+def random_walker(rng: random.Random) -> WalkerSpec:
+    """A random valid walker: 3-40 joints in a random box of side 2-30 units."""
+    while True:
+        wc = walker_creator()
+        side_x, side_y = rng.uniform(2, 30), rng.uniform(2, 30)
+        joints = [wc.add_joint(rng.uniform(0, side_x), rng.uniform(0, side_y)) for _ in range(rng.randint(3, 40))]
+        for _ in range(rng.randint(len(joints) - 1, 4 * len(joints))):
+            a, b = rng.sample(joints, 2)
+            if rng.random() < 0.5:
+                wc.add_muscle(a, b)
+            else:
+                wc.add_muscle(a, b, rng.uniform(-10, 10), rng.random())
+        try:
+            return wc.get_walker()
+        except InvalidWalker:
+            continue
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--walkers", type=int, default=20000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    rng = random.Random(args.seed)
+    specs = [build_walker(s.program) for s in seeds.SEEDS.values()]
+    specs += [random_walker(rng) for _ in range(args.walkers)]
+    values = np.array([describe(s).as_tuple() for s in specs])
+    log.info("%-8s %8s %8s %8s %8s %8s   default range", "axis", "p1", "p50", "p99", "max", "seeds<=")
+    for i, name in enumerate(("height", "width", "mass")):
+        p1, p50, p99 = np.percentile(values[:, i], [1, 50, 99])
+        lo, hi = DEFAULT_RANGES[i]
+        inside = np.mean((values[:, i] >= lo) & (values[:, i] <= hi))
+        log.info("%-8s %8.2f %8.2f %8.2f %8.2f %8.2f   [%g, %g] holds %.1f%%", name, p1, p50, p99,
+                 values[:, i].max(), values[: len(seeds.SEEDS), i].max(), lo, hi, 100 * inside)
+    inside_all = np.mean(np.all([(values[:, i] >= DEFAULT_RANGES[i][0]) & (values[:, i] <= DEFAULT_RANGES[i][1]) for i in range(3)], axis=0))
+    log.info("RESULT walkers=%d inside_default_ranges=%.3f", len(specs), inside_all)
+
+
+if __name__ == "__main__":
+    main()
