@@ -11,31 +11,15 @@ from __future__ import annotations
 import argparse
 import logging
 import random
+import sys
+from pathlib import Path
 
 import numpy as np
 
-from evolution.sodarace import DEFAULT_RANGES, InvalidWalker, build_walker, describe, seeds, walker_creator
-from evolution.types import WalkerSpec
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from evolution.sodarace import DEFAULT_RANGES, build_walker, describe, random_walker, seeds  # noqa: E402
 
 log = logging.getLogger("bench.ranges")
-
-
-def random_walker(rng: random.Random) -> WalkerSpec:
-    """A random valid walker: 3-40 joints in a random box of side 2-30 units."""
-    while True:
-        wc = walker_creator()
-        side_x, side_y = rng.uniform(2, 30), rng.uniform(2, 30)
-        joints = [wc.add_joint(rng.uniform(0, side_x), rng.uniform(0, side_y)) for _ in range(rng.randint(3, 40))]
-        for _ in range(rng.randint(len(joints) - 1, 4 * len(joints))):
-            a, b = rng.sample(joints, 2)
-            if rng.random() < 0.5:
-                wc.add_muscle(a, b)
-            else:
-                wc.add_muscle(a, b, rng.uniform(-10, 10), rng.random())
-        try:
-            return wc.get_walker()
-        except InvalidWalker:
-            continue
 
 
 def main() -> None:
@@ -46,7 +30,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     rng = random.Random(args.seed)
     specs = [build_walker(s.program) for s in seeds.SEEDS.values()]
-    specs += [random_walker(rng) for _ in range(args.walkers)]
+    specs += [random_walker(rng, joints=(3, 40), side=(2.0, 30.0)) for _ in range(args.walkers)]
     values = np.array([describe(s).as_tuple() for s in specs])
     log.info("%-8s %8s %8s %8s %8s %8s   default range", "axis", "p1", "p50", "p99", "max", "seeds<=")
     for i, name in enumerate(("height", "width", "mass")):

@@ -11,6 +11,7 @@ API index:
     SimulationDiverged: the typed failure of a simulation that blew up.
     describe, DESCRIPTOR_NAMES, DEFAULT_RANGES, DEFAULT_BINS: height, width, mass.
     Trace: a compact replay of a simulated walker.
+    random_walker: random valid walkers (calibration, benchmarks, tests).
     seeds: the shipped seed programs (``get_seed``, ``SEEDS``).
 """
 
@@ -19,6 +20,7 @@ from evolution.sodarace._descriptors import DEFAULT_BINS, DEFAULT_RANGES, DESCRI
 from evolution.sodarace._limits import DEFAULT_LIMITS, InvalidWalker, WalkerLimits
 from evolution.sodarace._physics import SimulationDiverged
 from evolution.sodarace._program import NotAWalker, build_walker
+from evolution.sodarace._random import random_walker
 from evolution.sodarace._settings import DEFAULT_SETTINGS, SimSettings
 from evolution.sodarace._simulate import simulate, simulate_batch
 from evolution.sodarace._terrain import TERRAINS, Terrain, get_terrain
@@ -43,6 +45,7 @@ __all__ = [
     "build_walker",
     "describe",
     "get_terrain",
+    "random_walker",
     "seeds",
     "simulate",
     "simulate_batch",

@@ -3,7 +3,9 @@
 Each seed is program text in the paper's API form (``walker_creator`` is provided by the
 environment; ``make_walker()`` returns ``wc.get_walker()``). The files here are data, read as
 text and never imported. ``Seed.text`` is what evolution edits; ``Seed.preamble`` is fixed
-helper code run before it (only CPPN-Fixed has one: the ``query_cppn`` helper).
+helper code run before it. The two CPPN seeds are one program (``_cppn.py``, the
+``query_cppn`` helper, and ``cppn.py``, the ``make_walker`` that calls it): CPPN-Fixed keeps
+the helper in its preamble, out of evolution's reach; CPPN-Mutable carries it in its text.
 """
 
 from __future__ import annotations
@@ -51,10 +53,15 @@ _CATALOGUE = (
 
 
 def _load() -> dict[str, Seed]:
+    helper, body = _read("_cppn.py"), _read("cppn.py")
+    texts = {
+        "cppn_fixed": ("# CPPN-Fixed: query_cppn is supplied by the environment.\n\n" + body, helper),
+        "cppn_mutable": (helper + "\n\n" + body, ""),
+    }
     seeds = {}
     for name, title, description in _CATALOGUE:
-        preamble = _read("_cppn.py") if name == "cppn_fixed" else ""
-        seeds[name] = Seed(name, title, description, _read(f"{name}.py"), preamble)
+        text, preamble = texts[name] if name in texts else (_read(f"{name}.py"), "")
+        seeds[name] = Seed(name, title, description, text, preamble)
     return seeds
 
 

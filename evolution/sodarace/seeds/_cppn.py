@@ -1,6 +1,5 @@
-# query_cppn: lay out a grid of joints and connect pairs of them by functions of their
-# coordinates (the ELM paper's CPPN seeds). CPPN-Fixed keeps this helper outside the program
-# text that evolution edits; CPPN-Mutable carries its own copy inside.
+# CPPN seed (ELM paper, appendix B): query_cppn lays out a grid of joints and connects pairs
+# of them by functions of their coordinates; make_walker below chooses those functions.
 
 
 def query_cppn(wc, xgrid, ygrid, scale, connect_func, amp_func, phase_func):

@@ -1,8 +1,3 @@
-# CPPN-Fixed (ELM paper, appendix B): a grid of joints connected by functions of their
-# coordinates. The query_cppn helper is supplied by the environment, outside this text, so
-# evolution can only change the functions passed to it.
-
-
 def make_walker():
     wc = walker_creator()
 
