@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 Fitness = float
@@ -127,3 +128,74 @@ class Evaluation:
     def __post_init__(self) -> None:
         if not math.isfinite(self.fitness):
             raise ValueError(f"fitness must be finite, got {self.fitness!r}")
+
+
+class Outcome(str, Enum):
+    """What the archive did with an evaluated candidate."""
+
+    NEW_CELL = "new_cell"
+    IMPROVED = "improved"
+    NOT_KEPT = "not_kept"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A program the scheduler asks to have evaluated.
+
+    Attributes:
+        id: Genome id, increasing from 0 (the seed) within a run.
+        batch: Batch number (0 for the seed).
+        text: The mutable program text, or ``None`` if mutation produced no program.
+        preamble: Fixed code run before ``text`` (the seed's; never mutated).
+        parent_id: The parent's genome id (``None`` for the seed).
+        operator: Operator name (``"seed"`` for the seed).
+        diff: Unified diff from the parent's text ("" for the seed).
+        message: The operator's description of the edit (a commit message for LLMs).
+        failure: Mutation failure kind when ``text`` is ``None``.
+        failure_message: Its explanation.
+    """
+
+    id: int
+    batch: int
+    text: str | None
+    preamble: str = ""
+    parent_id: int | None = None
+    operator: str = "seed"
+    diff: str = ""
+    message: str = ""
+    failure: str | None = None
+    failure_message: str = ""
+
+    @property
+    def program(self) -> str | None:
+        """The full text to run, or ``None`` if there is no program."""
+        if self.text is None:
+            return None
+        return f"{self.preamble}\n\n{self.text}" if self.preamble else self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """An evaluated candidate: its scores, or why it has none.
+
+    Attributes:
+        id: The candidate's genome id.
+        fitness: Distance travelled, ``None`` if it failed.
+        descriptor: ``(height, width, mass)``, ``None`` if it failed.
+        failure: Failure kind (mutation, sandbox, walker or simulation), ``None`` if valid.
+        failure_message: Readable reason.
+        warnings: Soft problems found while building the walker.
+    """
+
+    id: int
+    fitness: float | None = None
+    descriptor: tuple[float, ...] | None = None
+    failure: str | None = None
+    failure_message: str = ""
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        """Whether the candidate produced a scored walker."""
+        return self.failure is None
