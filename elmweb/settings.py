@@ -10,6 +10,7 @@ See README.md ("Configuration") for the list.
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +91,9 @@ def _database(url: str | None) -> dict[str, Any]:
         name = Path(entry["NAME"])
         name.parent.mkdir(parents=True, exist_ok=True)
         entry["OPTIONS"] = dict(SQLITE_OPTIONS)
-        # A file (not the in-memory default) so tests see the same journal mode as runs.
-        entry["TEST"] = {"NAME": name.with_name(f"test_{name.name}")}
+        # A file (not the in-memory default) so tests see the same journal mode as runs; one
+        # per process, so two test runs on one checkout never share (and break) a database.
+        entry["TEST"] = {"NAME": name.with_name(f"test_{os.getpid()}_{name.name}")}
     return entry
 
 
