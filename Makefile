@@ -37,3 +37,7 @@ clean:
 .PHONY: bench-ranges
 bench-ranges: $(VENV)/.installed
 	$(VENV)/bin/python bench/descriptor_ranges.py
+
+.PHONY: bench-sandbox
+bench-sandbox: $(VENV)/.installed
+	$(VENV)/bin/python bench/sandbox.py
