@@ -41,3 +41,7 @@ bench-ranges: $(VENV)/.installed
 .PHONY: bench-sandbox
 bench-sandbox: $(VENV)/.installed
 	$(VENV)/bin/python bench/sandbox.py
+
+.PHONY: bench-evolve
+bench-evolve: $(VENV)/.installed
+	$(VENV)/bin/python bench/evolve.py

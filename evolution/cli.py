@@ -1,6 +1,8 @@
 """Headless command line: ``python -m evolution <command>``.
 
 Commands:
+    run: stage 1, MAP-Elites with a mutation operator, into a run directory (resumable).
+    report: summary and pictures (archive heatmap, metric curves) of a run directory.
     simulate: build one walker (a seed or a program file), race it, report fitness and
         descriptors; optionally write its replay trace.
     seeds: list the shipped seeds with their measured fitness.
@@ -37,9 +39,12 @@ log = logging.getLogger("evolution")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m evolution", description=__doc__.splitlines()[0])
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    # --quiet is accepted after the command too (SUPPRESS keeps the top-level value otherwise)
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sim = sub.add_parser("simulate", help="race one walker and report fitness and descriptors")
+    sim = sub.add_parser("simulate", parents=[quiet], help="race one walker and report fitness and descriptors")
     source = sim.add_mutually_exclusive_group()
     source.add_argument("--seed", default="square", help=f"a shipped seed: {', '.join(seeds.SEEDS)}")
     source.add_argument("--program", type=Path, help="a TRUSTED program file defining make_walker()")
@@ -47,7 +52,24 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--trace", type=Path, help="write the replay trace (SRT1 bytes) to this file")
     sim.add_argument("--json", action="store_true", help="print one JSON document")
 
-    lst = sub.add_parser("seeds", help="list the shipped seeds and how far each travels")
+    run = sub.add_parser("run", parents=[quiet], help="evolve walkers with MAP-Elites into a run directory")
+    run.add_argument("--seed", default="square", help=f"seed program: {', '.join(seeds.SEEDS)}")
+    run.add_argument("--terrain", default="flat", choices=sorted(TERRAINS))
+    run.add_argument("--evals", type=int, default=10_000, help="evaluation budget (default 10000)")
+    run.add_argument("--batch", type=int, default=64, help="children per batch (default 64)")
+    run.add_argument("--mutation", default="gp", help="mutation operator (default gp)")
+    run.add_argument("--workers", type=int, default=2, help="evaluation processes (default 2)")
+    run.add_argument("--rng-seed", type=int, default=0)
+    run.add_argument("--seconds", type=float, default=DEFAULT_SETTINGS.sim_seconds, help="simulated seconds")
+    where = run.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help="a new run directory")
+    where.add_argument("--resume", type=Path, help="continue the run in this directory")
+
+    rep = sub.add_parser("report", parents=[quiet], help="summarise a run directory and draw its archive and curves")
+    rep.add_argument("directory", type=Path)
+    rep.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    lst = sub.add_parser("seeds", parents=[quiet], help="list the shipped seeds and how far each travels")
     _add_sim_options(lst)
     lst.add_argument("--json", action="store_true", help="print one JSON document")
     return parser
@@ -144,6 +166,66 @@ def _cmd_seeds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from evolution.loop import RunConfig, RunDirectory, run
+
+    if args.out is not None:
+        seeds.get_seed(args.seed)  # fail early on a bad name
+        config = RunConfig(seed=args.seed, terrain=args.terrain, evals=args.evals, batch=args.batch,
+                           mutation=args.mutation, rng_seed=args.rng_seed, sim_seconds=args.seconds)
+        directory = RunDirectory(args.out)
+        directory.create(config)
+    else:
+        directory = RunDirectory(args.resume)
+        config = directory.config()
+    done = (directory.load_state() or {}).get("evaluations", 0)
+    bar = tqdm(total=config.evals, initial=done, unit="eval", disable=args.quiet, desc=f"{config.seed}/{config.mutation}")
+
+    def on_batch(p) -> None:
+        bar.update(p.evaluations - bar.n)
+        bar.set_postfix(coverage=f"{p.coverage:.1%}", qd=f"{p.qd_score:.0f}", best=f"{p.max_fitness:.1f}",
+                        valid=f"{p.valid_rate:.0%}", eps=f"{p.evals_per_s:.0f}")
+
+    try:
+        scheduler = run(directory, workers=args.workers, on_batch=on_batch)
+    finally:
+        bar.close()
+    a = scheduler.archive
+    log.info("%d evaluations: %d niches filled (%.1f%%), QD score %.1f, max fitness %.2f -> %s",
+             scheduler.evaluations, len(a), 100 * a.coverage, a.qd_score, a.max_fitness, directory.path)
+    if scheduler.evaluations < config.evals:
+        log.info("stopped early; continue with: python -m evolution run --resume %s", directory.path)
+        return 130
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from evolution.loop import RunDirectory
+    from evolution.report import draw, summary
+
+    directory = RunDirectory(args.directory)
+    try:
+        facts = summary(directory)
+    except FileNotFoundError as exc:
+        log.error("%s", exc)
+        return 2
+    files = draw(directory)
+    if args.json:
+        sys.stdout.write(json.dumps(facts, indent=2) + "\n")
+        return 0
+    log.info("%s on %s with %s mutation: %d / %d evaluations in %d batches (%.0f evals/s)",
+             facts["seed"], facts["terrain"], facts["mutation"], facts["evaluations"], facts["budget"],
+             facts["batches"], facts["evals_per_s"])
+    log.info("niches filled %d (%.1f%%), QD score %.1f, max fitness %.2f (genome %d), valid children %.1f%%",
+             facts["niches_filled"], 100 * facts["coverage"], facts["qd_score"], facts["max_fitness"],
+             facts["best_genome"], 100 * facts["valid_rate"])
+    for f in files:
+        log.info("wrote %s", f)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     args = _parser().parse_args(argv)
@@ -154,7 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         force=True,
     )
     try:
-        return {"simulate": _cmd_simulate, "seeds": _cmd_seeds}[args.command](args)
-    except ValueError as exc:  # unknown seed or terrain, bad settings: say what to change
+        commands = {"run": _cmd_run, "report": _cmd_report, "simulate": _cmd_simulate, "seeds": _cmd_seeds}
+        return commands[args.command](args)
+    except (ValueError, FileExistsError, FileNotFoundError) as exc:  # say what to change
         log.error("%s", exc)
         return 2

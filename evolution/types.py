@@ -174,6 +174,10 @@ class Candidate:
             return None
         return f"{self.preamble}\n\n{self.text}" if self.preamble else self.text
 
+    def text_line(self, program_line: int) -> int:
+        """The line of ``text`` that line ``program_line`` of ``program`` is (<= 0: preamble)."""
+        return program_line - (f"{self.preamble}\n\n".count("\n") if self.preamble else 0)
+
 
 @dataclass(frozen=True, slots=True)
 class Result:
