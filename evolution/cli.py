@@ -2,6 +2,7 @@
 
 Commands:
     run: stage 1, MAP-Elites with a mutation operator, into a run directory (resumable).
+    serve-model: serve a local transformers model over the OpenAI HTTP API.
     report: summary and pictures (archive heatmap, metric curves) of a run directory.
     simulate: build one walker (a seed or a program file), race it, report fitness and
         descriptors; optionally write its replay trace.
@@ -20,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from evolution.mutation import OPERATORS
 from evolution.sodarace import (
     DEFAULT_SETTINGS,
     TERRAINS,
@@ -57,7 +59,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--terrain", default="flat", choices=sorted(TERRAINS))
     run.add_argument("--evals", type=int, default=10_000, help="evaluation budget (default 10000)")
     run.add_argument("--batch", type=int, default=64, help="children per batch (default 64)")
-    run.add_argument("--mutation", default="gp", help="mutation operator (default gp)")
+    run.add_argument("--mutation", default="gp", choices=OPERATORS,
+                     help="mutation operator: gp (random syntax-tree edits), diff (a diff model), "
+                          "rewrite (a code model rewrites make_walker); default gp")
+    run.add_argument("--model", type=Path,
+                     help="Hugging Face model folder for diff/rewrite (default: the embedded diff model)")
+    run.add_argument("--api-url", help="use an OpenAI-compatible server instead, e.g. http://127.0.0.1:8765 "
+                                       "(API key from the OPENAI_API_KEY environment variable)")
+    run.add_argument("--api-model", help="model name to ask the server for")
+    run.add_argument("--api-mode", choices=("completions", "chat"),
+                     help="completions (default) or chat; rewrite with a chat model needs chat")
     run.add_argument("--workers", type=int, default=2, help="evaluation processes (default 2)")
     run.add_argument("--rng-seed", type=int, default=0)
     run.add_argument("--seconds", type=float, default=DEFAULT_SETTINGS.sim_seconds, help="simulated seconds")
@@ -68,6 +79,14 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", parents=[quiet], help="summarise a run directory and draw its archive and curves")
     rep.add_argument("directory", type=Path)
     rep.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    serve = sub.add_parser("serve-model", parents=[quiet],
+                           help="serve a local transformers model over the OpenAI HTTP API (for --api-url)")
+    serve.add_argument("--model", type=Path, default=None,
+                       help="Hugging Face model folder (default: the embedded diff model)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765, help="TCP port (default 8765; 0: any free port)")
+    serve.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
 
     lst = sub.add_parser("seeds", parents=[quiet], help="list the shipped seeds and how far each travels")
     _add_sim_options(lst)
@@ -169,17 +188,22 @@ def _cmd_seeds(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from evolution.loop import RunConfig, RunDirectory, run
+    from evolution.loop import RunConfig, RunDirectory, make_operator, run
 
     if args.out is not None:
         seeds.get_seed(args.seed)  # fail early on a bad name
         config = RunConfig(seed=args.seed, terrain=args.terrain, evals=args.evals, batch=args.batch,
-                           mutation=args.mutation, rng_seed=args.rng_seed, sim_seconds=args.seconds)
+                           mutation=args.mutation, rng_seed=args.rng_seed, sim_seconds=args.seconds,
+                           model=str(args.model.expanduser().resolve()) if args.model else None,
+                           api_url=args.api_url, api_model=args.api_model, api_mode=args.api_mode)
+        make_operator(config)  # a bad option or a missing model fails before the directory exists
         directory = RunDirectory(args.out)
         directory.create(config)
     else:
         directory = RunDirectory(args.resume)
         config = directory.config()
+        if any(v is not None for v in (args.model, args.api_url, args.api_model, args.api_mode)):
+            log.warning("--model and --api-* are ignored with --resume: the run keeps the options it started with")
     done = (directory.load_state() or {}).get("evaluations", 0)
     bar = tqdm(total=config.evals, initial=done, unit="eval", disable=args.quiet, desc=f"{config.seed}/{config.mutation}")
 
@@ -198,6 +222,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if scheduler.evaluations < config.evals:
         log.info("stopped early; continue with: python -m evolution run --resume %s", directory.path)
         return 130
+    return 0
+
+
+def _cmd_serve_model(args: argparse.Namespace) -> int:
+    from evolution.mutation import DEFAULT_DIFF_MODEL, serve
+
+    model = args.model or DEFAULT_DIFF_MODEL
+    if args.model is None and not (DEFAULT_DIFF_MODEL / "config.json").is_file():
+        raise FileNotFoundError(f"the embedded diff model is not built yet ({DEFAULT_DIFF_MODEL}); "
+                                "build it with `make train-mutator` or pass --model PATH")
+    try:
+        serve(model, host=args.host, port=args.port, device=args.device)
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        log.error("cannot listen on %s:%d: %s; choose another --port or --host", args.host, args.port, exc)
+        return 2
     return 0
 
 
@@ -236,7 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         force=True,
     )
     try:
-        commands = {"run": _cmd_run, "report": _cmd_report, "simulate": _cmd_simulate, "seeds": _cmd_seeds}
+        commands = {"run": _cmd_run, "report": _cmd_report, "simulate": _cmd_simulate, "seeds": _cmd_seeds,
+                    "serve-model": _cmd_serve_model}
         return commands[args.command](args)
     except (ValueError, FileExistsError, FileNotFoundError) as exc:  # say what to change
         log.error("%s", exc)

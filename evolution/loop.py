@@ -44,6 +44,11 @@ class RunConfig:
         dims: Bins per descriptor dimension.
         ranges: Range per descriptor dimension.
         snapshot_every: Write an archive snapshot every this many batches.
+        model: Model folder of a language-model mutation (``None``: the embedded diff model).
+        api_url: Base URL of an OpenAI-compatible server to use instead of a local model.
+        api_model: Model name sent to that server.
+        api_mode: ``"completions"`` or ``"chat"`` for that server (``None``: completions).
+            The API key is never part of the configuration: it comes from ``OPENAI_API_KEY``.
     """
 
     seed: str = "square"
@@ -56,6 +61,10 @@ class RunConfig:
     dims: tuple[int, ...] = DEFAULT_BINS
     ranges: tuple[tuple[float, float], ...] = DEFAULT_RANGES
     snapshot_every: int = 20
+    model: str | None = None
+    api_url: str | None = None
+    api_model: str | None = None
+    api_mode: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
@@ -65,18 +74,24 @@ class RunConfig:
         return cls(**data)
 
 
-def make_operator(name: str) -> Any:
-    """The mutation operator called ``name``.
+def make_operator(config: RunConfig | str) -> Any:
+    """The mutation operator of ``config`` (or the one called ``config``, with default options).
+
+    A language model is loaded once per process, so calling this again is cheap.
 
     Raises:
-        ValueError: For an unknown operator (the message lists the known ones).
+        ValueError: For an unknown operator (the message lists the known ones) or options that
+            do not fit it.
+        FileNotFoundError: If its model folder does not exist.
     """
-    from evolution.mutation import GPMutation
+    from evolution.mutation import make_operator as build
 
-    operators: dict[str, Callable[[], Any]] = {"gp": GPMutation}
-    if name not in operators:
-        raise ValueError(f"unknown mutation {name!r}; choose one of {', '.join(operators)}")
-    return operators[name]()
+    if isinstance(config, str):
+        return build(config)
+    return build(
+        config.mutation, model=config.model, api_url=config.api_url,
+        api_model=config.api_model, api_mode=config.api_mode,
+    )
 
 
 def new_scheduler(config: RunConfig) -> Scheduler:
@@ -84,7 +99,7 @@ def new_scheduler(config: RunConfig) -> Scheduler:
     seed = seeds.get_seed(config.seed)
     archive = GridArchive(dims=config.dims, ranges=config.ranges, names=DESCRIPTOR_NAMES)
     return Scheduler(
-        archive, UniformEmitter(), make_operator(config.mutation),
+        archive, UniformEmitter(), make_operator(config),
         seed_text=seed.text, preamble=seed.preamble, rng_seed=config.rng_seed,
     )
 
@@ -211,7 +226,7 @@ def run(
         scheduler = new_scheduler(config)
         directory.truncate_to(0)
     else:
-        scheduler = Scheduler.from_dict(state, emitter=UniformEmitter(), operator=make_operator(config.mutation))
+        scheduler = Scheduler.from_dict(state, emitter=UniformEmitter(), operator=make_operator(config))
         directory.truncate_to(scheduler.batch)
         log.info("resuming %s at batch %d (%d evaluations done)", directory.path, scheduler.batch, scheduler.evaluations)
     eval_config = EvalConfig(terrain=config.terrain, settings=DEFAULT_SETTINGS.with_(sim_seconds=config.sim_seconds))
@@ -233,7 +248,7 @@ def run(
             log.warning("interrupted: stopped after batch %d; continue with 'run --resume %s'", scheduler.batch, directory.path)
             if scheduler.pending:
                 state = directory.load_state()
-                return Scheduler.from_dict(state, emitter=UniformEmitter(), operator=make_operator(config.mutation)) if state else new_scheduler(config)
+                return Scheduler.from_dict(state, emitter=UniformEmitter(), operator=make_operator(config)) if state else new_scheduler(config)
             return scheduler
     directory.snapshot(scheduler)
     return scheduler

@@ -11,13 +11,15 @@ FAILURE_KINDS = (
     "malformed_diff",
     "does_not_apply",
     "generation_error",
+    "unparseable_child",
 )
 """Every value ``Child.failure`` may take besides ``None``.
 
 ``no_change``: the operator found no edit that changed the program. ``unparseable_parent``: the
 parent is not Python. The rest belong to language-model operators: ``no_diff`` (the model
 wrote no diff), ``malformed_diff`` (it is not a unified diff), ``does_not_apply`` (its hunks do
-not match the parent) and ``generation_error`` (the model call itself failed).
+not match the parent), ``generation_error`` (the model call itself failed) and
+``unparseable_child`` (the model's program, or the parent with its diff applied, is not Python).
 """
 
 

@@ -6,8 +6,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from evolution.cli import main
+from evolution.mutation import FAILURE_KINDS, _factory
 from evolution.sodarace import Trace
+from tests.evolution.mutation.tiny_model import build_tiny_model
 
 
 def test_simulate_prints_fitness_and_descriptors_for_a_seed(capsys):
@@ -63,3 +67,53 @@ def test_python_dash_m_evolution_runs_as_a_module():
         capture_output=True, text=True, check=True,
     )
     assert "radial on flat: fitness" in out.stdout
+
+
+# --- language-model mutation: run --mutation diff|rewrite, serve-model ------------------------
+
+@pytest.fixture(scope="module")
+def quick_model(tmp_path_factory):
+    """A tiny random GPT-2 whose samples end after a few dozen tokens."""
+    return build_tiny_model(tmp_path_factory.mktemp("cli-gpt2"), eos_bias=5.0)
+
+
+def test_run_with_the_diff_operator_and_a_model_folder_completes_and_records_every_failure(quick_model, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["run", "--mutation", "diff", "--model", str(quick_model), "--evals", "40", "--batch", "8",
+            "--seconds", "1", "--workers", "0", "--quiet", "--out", str(out)]
+    assert main(args) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["mutation"] == "diff" and config["model"] == str(quick_model.resolve()) and config["api_url"] is None
+    rows = [json.loads(line) for line in (out / "genomes.jsonl").read_text().splitlines()]
+    assert len(rows) == 40 and {r["operator"] for r in rows[1:]} == {"diff"}
+    kinds = {r["failure"] for r in rows[1:] if r["failure"]}
+    assert kinds and kinds & set(FAILURE_KINDS)  # a random model's diffs fail, and the kind says how
+    assert all(r["message"] for r in rows[1:])  # the commit message of each diff
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert metrics[-1]["evaluations"] == 40 and sum(m["failures"].get("generation_error", 0) for m in metrics) == 0
+
+
+def test_run_with_the_default_diff_model_missing_says_how_to_build_it_and_leaves_no_directory(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(_factory, "DEFAULT_DIFF_MODEL", tmp_path / "diff-sodarace")
+    assert main(["run", "--mutation", "diff", "--evals", "10", "--out", str(tmp_path / "run")]) == 2
+    assert "make train-mutator" in capsys.readouterr().out
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_refuses_model_options_for_gp(tmp_path, capsys):
+    assert main(["run", "--mutation", "gp", "--api-url", "http://127.0.0.1:1", "--out", str(tmp_path / "run")]) == 2
+    assert "only apply to --mutation diff or rewrite" in capsys.readouterr().out
+
+
+def test_serve_model_without_a_model_folder_is_a_clear_error(tmp_path, capsys):
+    assert main(["serve-model", "--model", str(tmp_path / "none"), "--port", "0"]) == 2
+    assert "no model folder" in capsys.readouterr().out
+
+
+def test_run_with_the_rewrite_operator_and_a_model_folder_completes(quick_model, tmp_path):
+    out = tmp_path / "run"
+    args = ["run", "--mutation", "rewrite", "--model", str(quick_model), "--evals", "17", "--batch", "8",
+            "--seconds", "1", "--workers", "0", "--quiet", "--out", str(out)]
+    assert main(args) == 0
+    rows = [json.loads(line) for line in (out / "genomes.jsonl").read_text().splitlines()]
+    assert len(rows) == 17 and {r["operator"] for r in rows[1:]} == {"rewrite"}

@@ -26,6 +26,7 @@ def test_a_failure_must_be_a_known_kind_and_the_error_lists_them():
         "malformed_diff",
         "does_not_apply",
         "generation_error",
+        "unparseable_child",
     } == set(FAILURE_KINDS)
 
 

@@ -1,0 +1,222 @@
+"""``TransformersBackend``: a Hugging Face causal LM from a local folder, batched sampling."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evolution.mutation._backends import MODES, Message, chat_prompt, check_sampling, cut_at_stop
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedModel:
+    """A model and its tokenizer, loaded once per process (see ``load_model``)."""
+
+    model: Any
+    tokenizer: Any
+    device: str
+    lock: threading.Lock  # generation holds it: the global torch seed is part of the call
+
+
+_CACHE: dict[tuple[str, str, str], LoadedModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_model(path: str | Path, *, device: str | None = None, dtype: str | None = None) -> LoadedModel:
+    """The model and tokenizer in folder ``path``, loaded at most once per process.
+
+    Never touches the network (``local_files_only``). The tokenizer pads on the left (what
+    batched generation needs) and uses its end-of-text token as padding when it has none.
+
+    Args:
+        path: A Hugging Face model folder (``config.json``, weights, tokenizer files).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; ``None``: CUDA when available, else CPU.
+        dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"``; ``None``: float32 on CPU,
+            bfloat16 on CUDA.
+
+    Returns:
+        The cached ``LoadedModel`` for (resolved path, device, dtype).
+
+    Raises:
+        FileNotFoundError: If ``path`` is not a folder with a ``config.json``.
+        ValueError: For an unknown ``dtype``.
+    """
+    import torch
+
+    folder = Path(path).expanduser().resolve()
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(
+            f"no model folder at {folder} (it needs config.json, weights and tokenizer files); pass "
+            "--model with a Hugging Face model folder on disk (save one with save_pretrained), or "
+            "build the embedded diff model with `make train-mutator`"
+        )
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = dtype or ("bfloat16" if device.startswith("cuda") else "float32")
+    if dtype not in ("float32", "bfloat16", "float16"):
+        raise ValueError(f"dtype must be 'float32', 'bfloat16' or 'float16', got {dtype!r}")
+    key = (str(folder), device, dtype)
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = _load(folder, device, getattr(torch, dtype))
+        return _CACHE[key]
+
+
+def _load(folder: Path, device: str, dtype: Any) -> LoadedModel:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("loading the language model in %s on %s (%s)", folder, device, dtype)
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype)
+    model.to(device).eval()
+    return LoadedModel(model, tokenizer, device, threading.Lock())
+
+
+class TransformersBackend:
+    """A causal LM from a local folder, sampled in left-padded batches (``Backend``).
+
+    The model is loaded when the backend is made, once per process for each (folder, device,
+    dtype): making a second backend on the same folder reuses it.
+
+    Args:
+        path: Hugging Face model folder (e.g. ``DEFAULT_DIFF_MODEL``).
+        device: ``None``: CUDA when available, else CPU.
+        dtype: ``None``: float32 on CPU, bfloat16 on CUDA.
+        max_batch: Prompts per ``model.generate`` call, bounding memory.
+        mode: ``"completions"`` for base and diff models, ``"chat"`` for instruction-tuned ones.
+
+    Raises:
+        FileNotFoundError: If ``path`` is not a model folder.
+        ValueError: For a bad ``dtype``, ``max_batch < 1`` or an unknown ``mode``.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        max_batch: int = 32,
+        mode: str = "completions",
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        self.loaded = load_model(path, device=device, dtype=dtype)
+        self.path = Path(path)
+        self.max_batch = max_batch
+        self.mode = mode
+
+    def __repr__(self) -> str:
+        return f"TransformersBackend({str(self.path)!r}, device={self.loaded.device!r}, mode={self.mode!r})"
+
+    @property
+    def model(self) -> Any:
+        return self.loaded.model
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.loaded.tokenizer
+
+    @property
+    def context_length(self) -> int | None:
+        """Most tokens (prompt + completion) the model takes, when its config says."""
+        config = self.model.config
+        return getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int,
+        temperature: float,
+        top_p: float,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+    ) -> list[str]:
+        """Continue each prompt (see ``Backend.generate``).
+
+        A prompt too long for the model's context gets an empty completion (logged).
+
+        Raises:
+            ValueError: For bad sampling arguments or a single string as ``prompts``.
+        """
+        import torch
+
+        if isinstance(prompts, str):
+            raise ValueError("prompts must be a list of strings; wrap one prompt in a list")
+        check_sampling(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
+        out: list[str] = []
+        with self.loaded.lock, torch.inference_mode():
+            if seed is not None:
+                torch.manual_seed(seed)
+            for start in range(0, len(prompts), self.max_batch):
+                chunk = list(prompts[start : start + self.max_batch])
+                out += self._generate(chunk, max_new_tokens, temperature, top_p, stop)
+        return out
+
+    def chat(
+        self,
+        conversations: Sequence[Sequence[Message]],
+        *,
+        max_new_tokens: int,
+        temperature: float,
+        top_p: float,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+    ) -> list[str]:
+        """Answer each conversation, through the tokenizer's chat template when it has one, else
+        ``"role: content"`` lines (see ``Backend.chat``)."""
+        prompts = [chat_prompt(self.tokenizer, messages) for messages in conversations]
+        return self.generate(
+            prompts, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, stop=stop, seed=seed
+        )
+
+    def _generate(
+        self, prompts: list[str], max_new_tokens: int, temperature: float, top_p: float, stop: Sequence[str]
+    ) -> list[str]:
+        """One ``model.generate`` call over prompts that fit the context."""
+        tok = self.tokenizer
+        ids = [tok(p)["input_ids"] for p in prompts]
+        limit = self.context_length
+        fits = [i for i, row in enumerate(ids) if limit is None or len(row) < limit]
+        if len(fits) < len(prompts):
+            log.warning(
+                "%d prompt(s) of %s tokens exceed the model's context of %d tokens; they get no completion",
+                len(prompts) - len(fits), [len(ids[i]) for i in range(len(ids)) if i not in fits], limit,
+            )
+        texts = [""] * len(prompts)
+        if not fits:
+            return texts
+        batch = tok.pad({"input_ids": [ids[i] for i in fits]}, return_tensors="pt").to(self.loaded.device)
+        width = batch["input_ids"].shape[1]  # (B, T) left-padded
+        new = max_new_tokens if limit is None else max(1, min(max_new_tokens, limit - width))
+        sampling: dict[str, Any] = {"do_sample": False}  # temperature 0: greedy
+        if temperature > 0:  # top_k=0: no top-k cut, only the nucleus
+            sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
+        generated = self.model.generate(
+            **batch,
+            max_new_tokens=new,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=tok.eos_token_id,
+            stop_strings=list(stop) or None,
+            tokenizer=tok,
+            **sampling,
+        )  # (B, T + new)
+        for row, i in zip(generated[:, width:].tolist(), fits):
+            texts[i] = cut_at_stop(tok.decode(_until_eos(row, tok.eos_token_id), skip_special_tokens=False), stop)
+        return texts
+
+
+def _until_eos(row: list[int], eos: int | None) -> list[int]:
+    """The tokens before the first end-of-text token (padding follows it)."""
+    return row[: row.index(eos)] if eos is not None and eos in row else row
