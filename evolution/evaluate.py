@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing as mp
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -99,7 +102,9 @@ class Evaluator:
         if self.workers <= 0 or len(candidates) < 2:
             return evaluate_candidates(candidates, self.config)
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=mp.get_context("spawn"), initializer=_exit_with_parent, initargs=(os.getpid(),)
+            )
         size = math.ceil(len(candidates) / self.workers)
         chunks = [list(candidates[i : i + size]) for i in range(0, len(candidates), size)]
         futures = [self._pool.submit(evaluate_candidates, chunk, self.config) for chunk in chunks]
@@ -110,3 +115,19 @@ class Evaluator:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+
+
+def _exit_with_parent(parent_pid: int, *, poll_s: float = 0.5) -> None:
+    """Worker initializer: leave when the process that started the pool is gone.
+
+    A pool's workers outlive a parent killed by a signal (SIGTERM, SIGKILL, a crashed
+    Celery child) and would wait on its queue forever; this watcher makes them exit.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        log.warning("evaluation worker %d: parent %d is gone; exiting", os.getpid(), parent_pid)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
