@@ -45,3 +45,7 @@ bench-sandbox: $(VENV)/.installed
 .PHONY: bench-evolve
 bench-evolve: $(VENV)/.installed
 	$(VENV)/bin/python bench/evolve.py
+
+.PHONY: bench-pipeline
+bench-pipeline: $(VENV)/.installed
+	$(VENV)/bin/python bench/pipeline.py

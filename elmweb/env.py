@@ -9,6 +9,7 @@ Readers:
     env_bool: 1/true/yes/on or 0/false/no/off, any case.
     env_list: a comma-separated list, blanks dropped.
     env_choice: one of a fixed set of strings.
+    env_int, env_float: a number within optional bounds.
     parse_database_url: ``sqlite://`` and ``postgres://`` URLs -> ``DATABASES`` entry.
 """
 
@@ -116,6 +117,91 @@ def env_choice(
             f"or unset it to use {default}."
         )
     return value
+
+
+def env_int(
+    name: str,
+    *,
+    default: int,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """Return the variable ``name`` read as an integer within ``[minimum, maximum]``.
+
+    Args:
+        name: Environment variable name.
+        default: Value used when the variable is unset or empty.
+        minimum: Smallest accepted value, or ``None`` for no bound.
+        maximum: Largest accepted value, or ``None`` for no bound.
+        environ: Mapping to read instead of ``os.environ`` (for tests).
+
+    Returns:
+        The integer value.
+
+    Raises:
+        ImproperlyConfigured: The value is not an integer or is out of bounds.
+    """
+    return int(_number(name, int, default, minimum, maximum, environ))
+
+
+def env_float(
+    name: str,
+    *,
+    default: float,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> float:
+    """Return the variable ``name`` read as a number within ``[minimum, maximum]``.
+
+    Args:
+        name: Environment variable name.
+        default: Value used when the variable is unset or empty.
+        minimum: Smallest accepted value, or ``None`` for no bound.
+        maximum: Largest accepted value, or ``None`` for no bound.
+        environ: Mapping to read instead of ``os.environ`` (for tests).
+
+    Returns:
+        The float value.
+
+    Raises:
+        ImproperlyConfigured: The value is not a number or is out of bounds.
+    """
+    return float(_number(name, float, default, minimum, maximum, environ))
+
+
+def _number(
+    name: str,
+    kind: type[int] | type[float],
+    default: float,
+    minimum: float | None,
+    maximum: float | None,
+    environ: Mapping[str, str] | None,
+) -> float:
+    value = env_str(name, default=None, environ=environ)
+    if value is None:
+        return default
+    if minimum is not None and maximum is not None:
+        bounds = f" between {minimum} and {maximum}"
+    elif minimum is not None or maximum is not None:
+        bounds = f" >= {minimum}" if minimum is not None else f" <= {maximum}"
+    else:
+        bounds = ""
+    word = "an integer" if kind is int else "a number"
+    try:
+        number = kind(value)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not {word}: set it to {word}{bounds}, "
+            f"or unset it to use {default}."
+        ) from None
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is out of range: set it to {word}{bounds}, "
+            f"or unset it to use {default}."
+        )
+    return number
 
 
 def parse_database_url(url: str, *, base_dir: Path) -> dict[str, Any]:

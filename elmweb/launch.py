@@ -1,11 +1,13 @@
 """Start the lab on this machine: a Celery worker in the background, daphne in front.
 
-``make run`` calls this after ``migrate`` and ``collectstatic``::
+``make run`` calls this after ``migrate`` and ``collectstatic``; on a first start it creates
+a superuser ``admin`` and prints its password (``manage.py ensure_admin``)::
 
     python -m elmweb.launch --host 127.0.0.1 --port 8000
 
 The worker writes to ``var/log/worker.log``; daphne writes to the terminal.
-Once ``/healthz`` answers, one line says where the lab is. Ctrl-C (SIGINT) or
+Once ``/healthz`` answers, one line says where the lab is. A worker that dies (a crash, a
+``kill -9``) is started again, and the runs it was stepping go on. Ctrl-C (SIGINT) or
 SIGTERM stops both: each child runs in its own process group, so the launcher
 alone receives the terminal's signals and shuts the children down in order
 (SIGTERM, then SIGKILL to the whole group after a grace period). On Linux the
@@ -37,6 +39,7 @@ WORKER_LOG = BASE_DIR / "var" / "log" / "worker.log"
 QUEUES = "celery,llm,sim,train"
 STARTUP_TIMEOUT_S = 60.0  # how long daphne may take to answer /healthz
 GRACE_S = 10.0  # how long a child may take to exit after SIGTERM before SIGKILL
+WORKER_MIN_UPTIME_S = 10.0  # a worker that dies sooner is broken (stop); later, it is restarted
 
 
 class Stop(Exception):
@@ -49,6 +52,11 @@ def worker_command(*, concurrency: int) -> list[str]:
         sys.executable, "-m", "celery", "-A", "elmweb", "worker",
         "-Q", QUEUES, "--concurrency", str(concurrency), "--loglevel", "INFO",
     ]  # fmt: skip
+
+
+def ensure_admin_command() -> list[str]:
+    """Return the argv that creates a first superuser (and prints its password) if none exists."""
+    return [sys.executable, "manage.py", "ensure_admin"]
 
 
 def server_command(*, host: str, port: int) -> list[str]:
@@ -123,6 +131,12 @@ def start(argv: list[str], *, log_file: IO[bytes] | None = None) -> subprocess.P
     )
 
 
+def start_worker(*, concurrency: int) -> subprocess.Popen[bytes]:
+    """Start the Celery worker, appending to ``var/log/worker.log``."""
+    with WORKER_LOG.open("ab") as worker_log:
+        return start(worker_command(concurrency=concurrency), log_file=worker_log)
+
+
 def stop(processes: list[subprocess.Popen[bytes]], *, grace: float) -> None:
     """SIGTERM each process; after ``grace`` seconds, SIGKILL what is left of its group."""
     for process in processes:
@@ -146,7 +160,9 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise Stop(signal.Signals(signum).name)
 
 
-def supervise(*, host: str, port: int, concurrency: int) -> int:
+def supervise(
+    *, host: str, port: int, concurrency: int, worker_min_uptime: float = WORKER_MIN_UPTIME_S
+) -> int:
     """Run the worker and the server until a signal arrives or one of them exits.
 
     Returns:
@@ -156,11 +172,13 @@ def supervise(*, host: str, port: int, concurrency: int) -> int:
         hint = f"stop what uses it, or run `make run PORT={port + 1}`"
         log.error("port %d is already in use on %s: %s", port, host, hint)
         return 1
+    if subprocess.run(ensure_admin_command(), cwd=BASE_DIR, check=False).returncode != 0:
+        log.warning("could not check for a first superuser; create one with `manage.py createsuperuser`")
     WORKER_LOG.parent.mkdir(parents=True, exist_ok=True)
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        with WORKER_LOG.open("ab") as worker_log:
-            processes.append(start(worker_command(concurrency=concurrency), log_file=worker_log))
+        processes.append(start_worker(concurrency=concurrency))
+        worker_started = time.monotonic()
         server = start(server_command(host=host, port=port))
         processes.append(server)
         url = health_url(host=host, port=port)
@@ -169,10 +187,21 @@ def supervise(*, host: str, port: int, concurrency: int) -> int:
             return 1
         log.info("worker log: %s", WORKER_LOG.relative_to(BASE_DIR))
         log.info("elmweb is up at http://%s:%d/", host, port)
-        while all(process.poll() is None for process in processes):
+        while server.poll() is None:
             time.sleep(0.5)
-        name = "the Celery worker" if processes[0].poll() is not None else "daphne"
-        log.error("%s exited unexpectedly; stopping (worker log: %s)", name, WORKER_LOG)
+            if processes[0].poll() is None:
+                continue
+            if time.monotonic() - worker_started < worker_min_uptime:
+                log.error("the Celery worker exited right after starting; stopping (see %s)", WORKER_LOG)
+                return 1
+            log.warning(
+                "the Celery worker exited (status %s); starting a new one: runs it was stepping "
+                "go on once their heartbeat is stale (RUN_STALE_AFTER_S)", processes[0].returncode,
+            )  # fmt: skip
+            stop(processes[:1], grace=0)  # whatever is left of its process group
+            processes[0] = start_worker(concurrency=concurrency)
+            worker_started = time.monotonic()
+        log.error("daphne exited unexpectedly; stopping (worker log: %s)", WORKER_LOG)
         return 1
     except Stop as stop_signal:
         log.info("%s received; stopping the worker and daphne", stop_signal)
@@ -194,11 +223,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (%(default)s)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind (%(default)s)")
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes (%(default)s)")
+    parser.add_argument(
+        "--worker-min-uptime", type=float, default=WORKER_MIN_UPTIME_S,
+        help="a worker that exits sooner stops the lab; later it is restarted (%(default)s s)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     signal.signal(signal.SIGINT, _raise_stop)
     signal.signal(signal.SIGTERM, _raise_stop)
-    return supervise(host=args.host, port=args.port, concurrency=args.concurrency)
+    return supervise(
+        host=args.host, port=args.port, concurrency=args.concurrency,
+        worker_min_uptime=args.worker_min_uptime,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -17,7 +17,15 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
-from elmweb.env import env_bool, env_choice, env_list, env_str, parse_database_url
+from elmweb.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    parse_database_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # everything the running lab writes; removed by `make clean`
@@ -56,6 +64,11 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "elmweb.urls"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "index"
+LOGOUT_REDIRECT_URL = "index"
+# A rejected CSRF check answers JSON under /api/ (and Django's page elsewhere).
+CSRF_FAILURE_VIEW = "elmweb.runs.api.csrf_failure"
 WSGI_APPLICATION = "elmweb.wsgi.application"
 ASGI_APPLICATION = "elmweb.asgi.application"
 
@@ -121,7 +134,8 @@ STATICFILES_DIRS = [
 STATIC_ROOT = VAR_DIR / "static"
 
 # --- Celery (read by elmweb/celery.py, namespace CELERY_) -------------------
-BROKER_DIR = VAR_DIR / "broker"
+# The filesystem broker's folders; BROKER_DIR lets tests (and second labs) use their own.
+BROKER_DIR = Path(env_str("BROKER_DIR", default=str(VAR_DIR / "broker")))
 # "localhost" means nothing to the filesystem transport; naming it silences kombu's warning.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", default="filesystem://localhost//")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {}
@@ -145,15 +159,41 @@ CELERY_TASK_QUEUES = tuple(
     for name in ("celery", "llm", "sim", "train")
 )
 CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
-    # "elmweb.runs.tasks.<name>": {"queue": "llm" | "sim" | "train"}, filled in as tasks land.
+    # A GP step mutates and evaluates in the task (CPU-bound): `sim`. Steps of runs whose
+    # operator is a language model are sent to `llm` explicitly (elmweb.runs.engine.step_queue).
+    "elmweb.runs.tasks.step_run": {"queue": "sim"},
+    "elmweb.runs.tasks.record_traces": {"queue": "sim"},
 }
 CELERY_TASK_ACKS_LATE = True  # a step killed mid-flight is redelivered (steps are idempotent)
+CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed pool child's step goes back to the queue
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # long tasks: never hoard messages another worker could take
 CELERY_TASK_IGNORE_RESULT = True  # the database, not a result backend, holds what tasks produce
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# --- Runs (elmweb.runs) -----------------------------------------------------
+# A running run whose step shows no sign of life (claim, heartbeat, enqueue) for this long is
+# re-enqueued by the watchdog; a worker killed mid-batch costs at most this delay.
+RUN_STALE_AFTER_S = env_float("RUN_STALE_AFTER_S", default=60.0, minimum=1.0)
+# How often a step in flight refreshes its run's heartbeat (well under RUN_STALE_AFTER_S).
+RUN_HEARTBEAT_S = min(5.0, RUN_STALE_AFTER_S / 3)
+# How often each worker's watchdog looks for stale runs.
+WATCHDOG_INTERVAL_S = env_float("WATCHDOG_INTERVAL_S", default=10.0, minimum=0.1)
+# Processes a step evaluates its batch with (0: in the worker's own process), as the CLI's
+# --workers (default 2).
+EVAL_WORKERS = env_int("EVAL_WORKERS", default=2, minimum=0, maximum=256)
+# A step runs batches of one run back to back for up to this long before queueing the next
+# step (saves a broker trip per batch; runs take turns on the workers at this granularity).
+STEP_CHUNK_S = env_float("STEP_CHUNK_S", default=10.0, minimum=0.0)
+# A batch that takes longer than this fails its run with a message (Celery soft time limit).
+STEP_TIME_LIMIT_S = env_float("STEP_TIME_LIMIT_S", default=1800.0, minimum=1.0)
+# How often the ASGI process looks for new run events (embedded default, no Redis).
+EVENTS_POLL_S = env_float("EVENTS_POLL_S", default=0.1, minimum=0.01)
+
 # --- Channels ---------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", default=None)
+# Without Redis the workers cannot reach the web process's in-memory layer, so the ASGI
+# process tails the RunEvent table; with Redis, workers notify the run's group themselves.
+EVENTS_TAIL_TABLE = REDIS_URL is None
 if REDIS_URL is None:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 elif importlib.util.find_spec("channels_redis") is None:

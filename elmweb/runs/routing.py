@@ -1,7 +1,11 @@
-"""WebSocket URL patterns, mounted by ``elmweb.asgi`` (none yet)."""
+"""WebSocket URL patterns, mounted by ``elmweb.asgi``."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-websocket_urlpatterns: list[URLPattern | URLResolver] = []
+from elmweb.runs.consumers import RunConsumer
+
+websocket_urlpatterns: list[URLPattern | URLResolver] = [
+    path("ws/runs/<int:run_id>/", RunConsumer.as_asgi()),
+]

@@ -5,11 +5,16 @@ Selectors return plain data (dicts, model instances) and never write.
 
 from __future__ import annotations
 
+import math
 import platform
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import DatabaseError, connection
+
+from elmweb.runs import engine
+from elmweb.runs.models import ArchiveCell, Evaluation, Genome, Run, RunEvent, RunMetric, Seed
 
 #: Distributions whose versions /healthz reports; read from metadata, never imported.
 REPORTED_DISTRIBUTIONS = (
@@ -69,3 +74,294 @@ def database_report() -> dict[str, Any]:
     except DatabaseError as exc:
         return {**report, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
     return {**report, "ok": True}
+
+
+# -- seeds -------------------------------------------------------------------------------------
+def seed_list(*, enabled_only: bool = False) -> list[dict[str, Any]]:
+    """Every seed (or every enabled one) as summaries, by name."""
+    seeds = Seed.objects.order_by("name")
+    if enabled_only:
+        seeds = seeds.filter(enabled=True)
+    return [seed_dict(seed) for seed in seeds]
+
+
+def seed_get(*, name: str) -> Seed:
+    """The seed called ``name``.
+
+    Raises:
+        Seed.DoesNotExist: If there is none.
+    """
+    return Seed.objects.get(name=name)
+
+
+def seed_dict(seed: Seed, *, full: bool = False) -> dict[str, Any]:
+    """A seed as plain data; ``full`` adds the program text and preamble."""
+    data: dict[str, Any] = {
+        "name": seed.name,
+        "title": seed.title,
+        "description": seed.description,
+        "enabled": seed.enabled,
+        "builtin": seed.builtin,
+        "fitness": seed.fitness,
+        "updated_at": seed.updated_at.isoformat(),
+    }
+    if full:
+        data["text"] = seed.text
+        data["preamble"] = seed.preamble
+    return data
+
+
+# -- runs --------------------------------------------------------------------------------------
+RUN_LIST_FIELDS = (
+    "id", "owner__username", "name", "seed_name", "terrain", "mutation", "batch_size", "evals",
+    "status", "batches", "evaluations", "niches_filled", "max_fitness", "qd_score",
+    "created_at", "started_at", "finished_at",
+)  # fmt: skip
+
+
+def run_list(
+    *, owner: AbstractBaseUser | None = None, status: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Runs, newest first, optionally only one owner's or one status's."""
+    runs = Run.objects.order_by("-id")
+    if owner is not None:
+        runs = runs.filter(owner=owner)
+    if status:
+        runs = runs.filter(status=status)
+    return [_run_summary(row) for row in runs.values(*RUN_LIST_FIELDS)[:limit]]
+
+
+def _run_summary(row: dict[str, Any]) -> dict[str, Any]:
+    data = {k: v for k, v in row.items() if k != "owner__username"}
+    data["owner"] = row["owner__username"]
+    for key in ("created_at", "started_at", "finished_at"):
+        data[key] = data[key].isoformat() if data[key] else None
+    return data
+
+
+def run_get(*, run_id: int) -> Run:
+    """A run without its (large) saved engine state.
+
+    Raises:
+        Run.DoesNotExist: If there is none.
+    """
+    return Run.objects.select_related("owner").defer("state").get(pk=run_id)
+
+
+def run_dict(run: Run, *, user: AbstractBaseUser | AnonymousUser | None = None) -> dict[str, Any]:
+    """A run's configuration, status and counters; ``can_control`` says whether ``user`` may."""
+    stamps = ("created_at", "updated_at", "started_at", "finished_at", "heartbeat_at")
+    return {
+        "id": run.pk,
+        "name": run.name,
+        "owner": run.owner.get_username(),
+        "can_control": bool(
+            user and user.is_authenticated and (user.pk == run.owner_id or user.is_superuser)
+        ),
+        "cloned_from": run.cloned_from_id,
+        "config": {
+            "seed": run.seed_name,
+            "terrain": run.terrain,
+            "mutation": run.mutation,
+            "model": run.model,
+            "api_url": run.api_url,
+            "api_model": run.api_model,
+            "api_mode": run.api_mode,
+            "batch_size": run.batch_size,
+            "evals": run.evals,
+            "sim_seconds": run.sim_seconds,
+            "dims": run.dims,
+            "ranges": run.ranges,
+            "rng_seed": run.rng_seed,
+        },
+        "status": run.status,
+        "error": run.error,
+        "batches": run.batches,
+        "evaluations": run.evaluations,
+        "valid": run.valid,
+        "niches_filled": run.niches_filled,
+        "cells": math.prod(run.dims),
+        "max_fitness": run.max_fitness,
+        "qd_score": run.qd_score,
+        "last_event_id": run.events.order_by("-id").values_list("id", flat=True).first() or 0,
+        **{key: getattr(run, key).isoformat() if getattr(run, key) else None for key in stamps},
+    }
+
+
+METRIC_FIELDS = (
+    "batch", "evaluations", "batch_size", "valid", "valid_rate", "niches_filled", "coverage",
+    "max_fitness", "qd_score", "wall_s", "evals_per_s", "outcomes", "failures", "operators",
+)  # fmt: skip
+
+
+def run_metrics(*, run: Run, after_batch: int = -1, limit: int = 10_000) -> list[dict[str, Any]]:
+    """One row per batch after ``after_batch``, in batch order."""
+    rows = RunMetric.objects.filter(run=run, batch__gt=after_batch).order_by("batch")
+    return list(rows.values(*METRIC_FIELDS)[:limit])
+
+
+def run_archive(*, run: Run) -> list[dict[str, Any]]:
+    """Every occupied cell with a summary of its elite, in cell order."""
+    rows = (
+        ArchiveCell.objects.filter(run=run)
+        .order_by("cell")
+        .values(
+            "coords", "fitness", "batch", "genome__gid", "genome__operator",
+            "genome__evaluation__height", "genome__evaluation__width", "genome__evaluation__mass",
+        )  # fmt: skip
+    )
+    return [
+        {
+            "cell": row["coords"],
+            "gid": row["genome__gid"],
+            "fitness": row["fitness"],
+            "batch": row["batch"],
+            "operator": row["genome__operator"],
+            "descriptor": [
+                row["genome__evaluation__height"],
+                row["genome__evaluation__width"],
+                row["genome__evaluation__mass"],
+            ],
+        }
+        for row in rows
+    ]
+
+
+def event_list(*, run_id: int, after: int = 0, limit: int = 500) -> list[dict[str, Any]]:
+    """A run's events with ids above ``after``, in id order."""
+    rows = RunEvent.objects.filter(run_id=run_id, id__gt=after).order_by("id")
+    return [
+        {"id": row["id"], "kind": row["kind"], "payload": row["payload"], "at": row["created_at"].isoformat()}
+        for row in rows.values("id", "kind", "payload", "created_at")[:limit]
+    ]
+
+
+# -- genomes -----------------------------------------------------------------------------------
+GENOME_SUMMARY_FIELDS = (
+    "gid", "batch", "parent_gid", "operator", "message", "outcome", "failure", "fitness", "cell",
+)  # fmt: skip
+
+
+def genome_summary(row: dict[str, Any]) -> dict[str, Any]:
+    """A genome row (``GENOME_SUMMARY_FIELDS``) as plain data; the cell as a list of ints."""
+    data = dict(row)
+    data["cell"] = [int(c) for c in row["cell"].split(",")] if row["cell"] else None
+    return data
+
+
+def genome_list(
+    *,
+    run: Run,
+    outcome: str | None = None,
+    cell: str | None = None,
+    operator: str | None = None,
+    batch: int | None = None,
+    after: int | None = None,
+    limit: int = 50,
+) -> dict[str, Any]:
+    """A page of a run's genomes in id order, filtered; keyset-paginated with ``after``.
+
+    Args:
+        run: The run.
+        outcome: ``new_cell``, ``improved``, ``not_kept`` or ``failed``.
+        cell: A cell key, e.g. ``"3,4,5"``.
+        operator: An operator name.
+        batch: A batch number.
+        after: Only genomes with a larger id (the previous page's ``next_after``).
+        limit: Page size.
+
+    Returns:
+        ``{"count": matches, "results": [summary, ...], "next_after": id | None}``.
+    """
+    genomes = Genome.objects.filter(run=run)
+    if outcome:
+        genomes = genomes.filter(outcome=outcome)
+    if cell:
+        genomes = genomes.filter(cell=cell)
+    if operator:
+        genomes = genomes.filter(operator=operator)
+    if batch is not None:
+        genomes = genomes.filter(batch=batch)
+    count = genomes.count()
+    if after is not None:
+        genomes = genomes.filter(gid__gt=after)
+    rows = list(genomes.order_by("gid").values(*GENOME_SUMMARY_FIELDS)[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "count": count,
+        "results": [genome_summary(row) for row in rows],
+        "next_after": rows[-1]["gid"] if more else None,
+    }
+
+
+def genome_get(*, run: Run, gid: int) -> Genome:
+    """One genome of a run, by its engine id, with its evaluation.
+
+    Raises:
+        Genome.DoesNotExist: If the run has no such genome.
+    """
+    return (
+        Genome.objects.select_related("evaluation")
+        .defer("evaluation__trace")
+        .get(run=run, gid=gid)
+    )
+
+
+def genome_lineage(*, genome: Genome, limit: int = 1_000) -> list[dict[str, Any]]:
+    """The parent chain from ``genome`` (first) back to the seed (last), at most ``limit``."""
+    table = Genome._meta.db_table
+    sql = f"""
+        WITH RECURSIVE chain(id, parent_id, depth) AS (
+            SELECT id, parent_id, 0 FROM {table} WHERE id = %s
+            UNION ALL
+            SELECT g.id, g.parent_id, chain.depth + 1
+            FROM {table} g JOIN chain ON g.id = chain.parent_id
+            WHERE chain.depth < %s
+        )
+        SELECT id, depth FROM chain
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [genome.pk, limit - 1])
+        depth = dict(cursor.fetchall())
+    rows = Genome.objects.filter(pk__in=list(depth)).values("id", *GENOME_SUMMARY_FIELDS)
+    ordered = sorted(rows, key=lambda row: depth[row["id"]])
+    return [genome_summary({k: v for k, v in row.items() if k != "id"}) for row in ordered]
+
+
+def genome_children(*, genome: Genome, limit: int = 200) -> list[dict[str, Any]]:
+    """The genomes mutated from ``genome``, in id order, at most ``limit``."""
+    rows = genome.children.order_by("gid").values(*GENOME_SUMMARY_FIELDS)[:limit]
+    return [genome_summary(row) for row in rows]
+
+
+def genome_dict(genome: Genome) -> dict[str, Any]:
+    """A genome's full record: program, diff, failure, evaluation, lineage and children."""
+    data = genome_summary({field: getattr(genome, field) for field in GENOME_SUMMARY_FIELDS})
+    data.update(
+        text=genome.text,
+        diff=genome.diff,
+        failure_message=genome.failure_message,
+        warnings=genome.warnings,
+        evaluation=None,
+        lineage=genome_lineage(genome=genome),
+        children=genome_children(genome=genome),
+    )
+    evaluation = getattr(genome, "evaluation", None)
+    if evaluation is not None:
+        data["evaluation"] = {
+            "fitness": evaluation.fitness,
+            "descriptor": {"height": evaluation.height, "width": evaluation.width, "mass": evaluation.mass},
+            "cell": evaluation.cell,
+            "terrain": evaluation.terrain,
+            "sim_seconds": evaluation.sim_seconds,
+            "settle_seconds": evaluation.settle_seconds,
+            "has_trace": Evaluation.objects.filter(pk=evaluation.pk, trace__isnull=False).exists(),
+        }
+    return data
+
+
+def genome_trace(*, genome: Genome) -> dict[str, Any] | None:
+    """The genome's replay for browsers, or ``None`` if none is stored (yet)."""
+    data = Evaluation.objects.filter(pk=genome.pk).values_list("trace", flat=True).first()
+    return None if data is None else engine.trace_json(data)

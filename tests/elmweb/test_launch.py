@@ -62,7 +62,7 @@ def test_the_worker_serves_every_queue() -> None:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find the children")
-def test_it_serves_healthz_and_stops_worker_and_daphne_on_ctrl_c(tmp_path: Path) -> None:
+def test_it_serves_healthz_restarts_a_killed_worker_and_stops_all_on_ctrl_c(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
@@ -74,7 +74,8 @@ def test_it_serves_healthz_and_stops_worker_and_daphne_on_ctrl_c(tmp_path: Path)
     output = tmp_path / "launch.log"
     with output.open("wb") as out:
         launcher = subprocess.Popen(
-            [sys.executable, "-m", "elmweb.launch", "--port", str(port), "--concurrency", "1"],
+            [sys.executable, "-m", "elmweb.launch", "--port", str(port), "--concurrency", "1",
+             "--worker-min-uptime", "0"],
             cwd=ROOT, env=env, stdout=out, stderr=out,
         )  # fmt: skip
     try:
@@ -86,6 +87,13 @@ def test_it_serves_healthz_and_stops_worker_and_daphne_on_ctrl_c(tmp_path: Path)
         children = children_of(launcher.pid)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
             assert json.load(response)["status"] == "ok"
+        worker = next(pid for pid in children if "celery" in Path(f"/proc/{pid}/cmdline").read_text())
+        os.killpg(worker, signal.SIGKILL)
+        while "starting a new one" not in output.read_text() or len(children_of(launcher.pid)) < 2:
+            assert launcher.poll() is None, output.read_text()
+            assert time.monotonic() < deadline + 60, output.read_text()
+            time.sleep(0.2)
+        restarted = [pid for pid in children_of(launcher.pid) if pid not in children]
 
         launcher.send_signal(signal.SIGINT)
         assert launcher.wait(timeout=30) == 0, output.read_text()
@@ -94,6 +102,8 @@ def test_it_serves_healthz_and_stops_worker_and_daphne_on_ctrl_c(tmp_path: Path)
             launcher.kill()
             launcher.wait()
 
-    assert len(children) == 2
-    assert [pid for pid in children if alive(pid)] == []
+    assert len(children) == 2 and len(restarted) == 1
+    assert [pid for pid in children + restarted if alive(pid)] == []
     assert "elmweb stopped" in output.read_text()
+    assert "First start: created superuser 'admin' with password" in output.read_text()
+    assert (tmp_path / "admin-credentials.txt").read_text().startswith("username: admin\n")

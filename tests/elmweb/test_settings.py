@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from elmweb.env import env_bool, env_choice, env_list, env_str, parse_database_url
+from elmweb.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    parse_database_url,
+)
 
 BASE = Path("/srv/elmweb")
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,3 +146,28 @@ def test_settings_ask_to_install_channels_redis_when_redis_url_is_set() -> None:
 
     assert result.returncode != 0
     assert "pip install channels-redis" in result.stderr
+
+
+def test_env_int_and_env_float_read_numbers_within_bounds() -> None:
+    environ = {"EVAL_WORKERS": " 4 ", "RUN_STALE_AFTER_S": "2.5"}
+
+    assert env_int("EVAL_WORKERS", default=0, minimum=0, environ=environ) == 4
+    assert env_float("RUN_STALE_AFTER_S", default=60.0, minimum=1.0, environ=environ) == 2.5
+    assert env_int("MISSING", default=7, environ=environ) == 7
+
+
+def test_env_int_rejects_a_word_and_says_what_to_write() -> None:
+    with pytest.raises(ImproperlyConfigured, match="EVAL_WORKERS='two' is not an integer: set it to an integer >= 0"):
+        env_int("EVAL_WORKERS", default=0, minimum=0, environ={"EVAL_WORKERS": "two"})
+
+
+def test_env_float_rejects_a_value_out_of_range() -> None:
+    with pytest.raises(ImproperlyConfigured, match="out of range: set it to a number between 1.0 and 10.0"):
+        env_float("X", default=2.0, minimum=1.0, maximum=10.0, environ={"X": "0.5"})
+
+
+def test_settings_refuse_a_stale_delay_below_one_second() -> None:
+    result = _import_settings(RUN_STALE_AFTER_S="0.1")
+
+    assert result.returncode != 0
+    assert "RUN_STALE_AFTER_S='0.1' is out of range" in result.stderr

@@ -1,0 +1,148 @@
+"""The run WebSocket: authentication, replay after the client's last id, then live events."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+
+from elmweb.asgi import application
+from elmweb.runs import services
+from elmweb.runs.consumers import RunConsumer
+from elmweb.runs.events import tailer
+from elmweb.runs.models import Run, RunEvent
+from tests.elmweb.conftest import make_run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def communicator(run_id: int, user: Any, query: str = "") -> WebsocketCommunicator:
+    """A client of the consumer alone, with ``user`` in its scope."""
+    path = f"/ws/runs/{run_id}/" + (f"?{query}" if query else "")
+    comm = WebsocketCommunicator(RunConsumer.as_asgi(), path)
+    comm.scope["user"] = user
+    comm.scope["url_route"] = {"kwargs": {"run_id": run_id}}
+    return comm
+
+
+async def receive_all(comm: WebsocketCommunicator, count: int) -> list[dict[str, Any]]:
+    return [await comm.receive_json_from(timeout=5) for _ in range(count)]
+
+
+def test_it_replays_every_event_of_the_run_in_order(user) -> None:
+    run = make_run(user)
+    services.run_start(run=run, user=user)
+
+    async def scenario() -> list[dict[str, Any]]:
+        comm = communicator(run.pk, user)
+        connected, _ = await comm.connect()
+        assert connected
+        events = await receive_all(comm, 2)
+        assert await comm.receive_nothing(timeout=0.3)
+        await comm.disconnect()
+        return events
+
+    events = async_to_sync(scenario)()
+
+    assert [e["payload"]["status"] for e in events] == ["created", "running"]
+    assert events[0]["id"] < events[1]["id"] and events[0]["kind"] == "status"
+
+
+def test_it_replays_only_what_came_after_the_last_id_the_client_saw(user) -> None:
+    run = make_run(user)
+    services.run_start(run=run, user=user)
+    first = RunEvent.objects.filter(run=run).first()
+
+    async def scenario() -> list[dict[str, Any]]:
+        comm = communicator(run.pk, user, query=f"last_id={first.id}")
+        await comm.connect()
+        events = await receive_all(comm, 1)
+        assert await comm.receive_nothing(timeout=0.3)
+        await comm.send_json_to({"last_id": 0})  # the client lost its view: all again
+        events += await receive_all(comm, 2)
+        await comm.disconnect()
+        return events
+
+    events = async_to_sync(scenario)()
+
+    assert [e["payload"]["status"] for e in events] == ["running", "created", "running"]
+
+
+def test_it_streams_events_committed_after_the_client_connected(user) -> None:
+    run = make_run(user)
+
+    async def scenario() -> list[dict[str, Any]]:
+        comm = communicator(run.pk, user)
+        await comm.connect()
+        await receive_all(comm, 1)  # created
+        await database_sync_to_async(services.run_start)(run=run, user=user)
+        await database_sync_to_async(services.run_pause)(run=run, user=user)
+        events = await receive_all(comm, 2)
+        await comm.disconnect()
+        return events
+
+    events = async_to_sync(scenario)()
+
+    assert [e["payload"]["status"] for e in events] == ["running", "paused"]
+    assert tailer.subscribers == 0
+
+
+def test_it_answers_a_malformed_message_with_the_expected_form(user) -> None:
+    run = make_run(user)
+
+    async def scenario() -> dict[str, Any]:
+        comm = communicator(run.pk, user)
+        await comm.connect()
+        await receive_all(comm, 1)
+        await comm.send_json_to({"last": "x"})
+        answer = await comm.receive_json_from(timeout=5)
+        await comm.disconnect()
+        return answer
+
+    assert "last_id" in async_to_sync(scenario)()["error"]
+
+
+def test_an_anonymous_client_is_refused(user) -> None:
+    from django.contrib.auth.models import AnonymousUser
+
+    run = make_run(user)
+
+    async def scenario() -> tuple[bool, int]:
+        comm = communicator(run.pk, AnonymousUser())
+        return await comm.connect()
+
+    assert async_to_sync(scenario)() == (False, 4401)
+
+
+def test_an_unknown_run_is_refused(user) -> None:
+    async def scenario() -> tuple[bool, int]:
+        return await communicator(12345, user).connect()
+
+    assert async_to_sync(scenario)() == (False, 4404)
+
+
+def test_the_full_asgi_stack_authenticates_with_the_session_cookie(user) -> None:
+    run = make_run(user)
+    client = Client()
+    client.force_login(user)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+    async def scenario(headers: list[tuple[bytes, bytes]]) -> Any:
+        comm = WebsocketCommunicator(application, f"/ws/runs/{run.pk}/", headers=headers)
+        connected, code = await comm.connect()
+        if not connected:
+            return code
+        event = await comm.receive_json_from(timeout=5)
+        await comm.disconnect()
+        return event
+
+    origin = (b"origin", b"http://localhost")
+    with_cookie = async_to_sync(scenario)([origin, (b"cookie", cookie.encode())])
+    assert with_cookie["payload"] == {"status": "created"}
+    assert async_to_sync(scenario)([origin]) == 4401

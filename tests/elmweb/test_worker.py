@@ -1,0 +1,184 @@
+"""Integration: real Celery worker processes, the filesystem broker and the SQLite database.
+
+Each test gets its own broker folder; the worker uses the test's database file. The second
+test kills the worker (its whole process group, with SIGKILL) in the middle of a run,
+starts a new one, and checks that the run finishes with every genome stored exactly once,
+identical to the engine's own run of the same configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from elmweb.celery import app as celery_app
+from elmweb.runs import engine, services
+from elmweb.runs.models import Evaluation, Genome, Run, RunEvent, RunMetric
+from tests.elmweb.conftest import make_run
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.real_worker]
+
+ROOT = Path(__file__).resolve().parents[2]
+STALE_AFTER_S = 3
+
+
+def broker_options(folder: Path) -> dict[str, object]:
+    options = dict(celery_app.conf.broker_transport_options)
+    for key, name in (("data_folder_in", "queue"), ("data_folder_out", "queue"),
+                      ("control_folder", "control"), ("processed_folder", "processed")):  # fmt: skip
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        options[key] = str(folder / name)
+    return options
+
+
+def reset_producers() -> None:
+    """Make the next publish open connections with the current configuration."""
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@contextmanager
+def publishing_to(folder: Path) -> Iterator[None]:
+    """Point this process's Celery app at the broker folder ``folder``."""
+    saved = celery_app.conf.broker_transport_options
+    celery_app.conf.broker_transport_options = broker_options(folder)
+    reset_producers()
+    try:
+        yield
+    finally:
+        celery_app.conf.broker_transport_options = saved
+        reset_producers()
+
+
+class Workers:
+    """Starts and kills real `celery worker` processes on one broker folder and database."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{Path(connection.settings_dict['NAME']).resolve()}",
+            "BROKER_DIR": str(tmp / "broker"),
+            "RUN_STALE_AFTER_S": str(STALE_AFTER_S),
+            "WATCHDOG_INTERVAL_S": "0.5",
+            "EVAL_WORKERS": "0",
+        }
+
+    def start(self, **env: str) -> subprocess.Popen[bytes]:
+        """Start a worker (one pool process); ``env`` adds environment variables."""
+        n = len(self.processes)
+        argv = [
+            sys.executable, "-m", "celery", "-A", "elmweb", "worker", "-Q", "celery,llm,sim,train",
+            "--concurrency", "1", "--loglevel", "INFO", "-n", f"test{n}@%h",
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+        ]  # fmt: skip
+        with (self.tmp / f"worker{n}.log").open("wb") as log:
+            process = subprocess.Popen(
+                argv, cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=log, process_group=0
+            )
+        self.processes.append(process)
+        return process
+
+    def kill(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL the worker and its pool children, as a crash would."""
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def logs(self, *, tail: int | None = 3000) -> str:
+        texts = [p.read_text(errors="replace") for p in sorted(self.tmp.glob("worker*.log"))]
+        return "\n".join(text[-tail:] if tail else text for text in texts)
+
+    def stop_all(self) -> None:
+        """The test is over: no need for a warm shutdown."""
+        for process in self.processes:
+            if process.poll() is None:
+                self.kill(process)
+
+
+@pytest.fixture
+def workers(transactional_db: None, tmp_path: Path) -> Iterator[Workers]:
+    pool = Workers(tmp_path)
+    with publishing_to(tmp_path / "broker"):
+        try:
+            yield pool
+        finally:
+            pool.stop_all()
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float, what: str, workers: Workers) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; worker logs:\n{workers.logs()}")
+        time.sleep(0.1)
+
+
+def run_row(run: Run) -> Run:
+    return Run.objects.defer("state").get(pk=run.pk)
+
+
+def engine_genomes(run: Run) -> list[tuple]:
+    """The genomes the engine alone produces for ``run``'s configuration (the reference)."""
+    config = engine.run_config(run)
+    scheduler = engine.new_scheduler(config, seed_text=run.seed_text, preamble=run.seed_preamble)
+    records = []
+    while scheduler.evaluations < config.evals:
+        candidates = scheduler.ask(min(config.batch, config.evals - scheduler.evaluations))
+        report = scheduler.tell(engine.evaluate(candidates, config, workers=0))
+        records += engine.genome_records(report, scheduler)
+    return [(r["id"], r["batch"], r["parent_id"], r["text"], r["outcome"], r["fitness"]) for r in records]
+
+
+def stored_genomes(run: Run) -> list[tuple]:
+    fields = ("gid", "batch", "parent_gid", "text", "outcome", "fitness")
+    return list(Genome.objects.filter(run=run).order_by("gid").values_list(*fields))
+
+
+def test_a_real_worker_runs_a_small_gp_run_to_the_end(user, workers: Workers) -> None:
+    workers.start(EVAL_WORKERS="2")  # the pool process starts evaluation processes
+    run = services.run_start(run=make_run(user, evals=33), user=user)
+
+    wait_for(lambda: run_row(run).status != Run.Status.RUNNING, timeout=120, what="the run to end", workers=workers)
+
+    run = run_row(run)
+    assert run.status == Run.Status.FINISHED, run.error
+    assert (run.evaluations, run.batches) == (33, 5)
+    assert stored_genomes(run) == engine_genomes(run)
+    assert list(RunMetric.objects.filter(run=run).values_list("batch", flat=True)) == [0, 1, 2, 3, 4]
+    assert RunEvent.objects.filter(run=run).last().payload == {"status": "finished"}
+    elites = Genome.objects.filter(run=run, outcome__in=services.ELITE_OUTCOMES).count()
+    traced = Evaluation.objects.filter(genome__run=run, trace__isnull=False)
+    wait_for(lambda: traced.count() == elites, timeout=30, what="the elites' traces", workers=workers)
+
+
+def test_a_run_survives_a_worker_killed_mid_batch_with_no_genome_lost_or_duplicated(
+    user, workers: Workers
+) -> None:
+    first = workers.start()
+    run = services.run_start(run=make_run(user, evals=121, sim_seconds=2.0), user=user)
+    in_flight = lambda: (row := run_row(run)).batches >= 3 and row.lease_token != ""  # noqa: E731
+    wait_for(in_flight, timeout=120, what="a batch in flight", workers=workers)
+
+    workers.kill(first)
+    killed_at = run_row(run)
+    assert killed_at.status == Run.Status.RUNNING and killed_at.batches < 16
+    workers.start()
+    wait_for(lambda: run_row(run).status != Run.Status.RUNNING, timeout=180, what="the run to end", workers=workers)
+
+    run = run_row(run)
+    assert run.status == Run.Status.FINISHED, run.error
+    assert (run.evaluations, run.batches) == (121, 16)
+    assert stored_genomes(run) == engine_genomes(run)
+    sizes = list(RunMetric.objects.filter(run=run).order_by("batch").values_list("batch", "batch_size"))
+    assert sizes == [(0, 1)] + [(b, 8) for b in range(1, 16)]
+    assert "re-enqueued the step of stale runs" in workers.logs(tail=None)
