@@ -46,6 +46,15 @@ bench-sandbox: $(VENV)/.installed
 bench-evolve: $(VENV)/.installed
 	$(VENV)/bin/python bench/evolve.py
 
+# The embedded diff model (evolution/models/diff-sodarace): GP corpus runs, tokenizer, ~95 min of training.
+.PHONY: train-mutator
+train-mutator: $(VENV)/.installed
+	$(VENV)/bin/python -m evolution train-mutator $(ARGS)
+
+.PHONY: bench-mutation
+bench-mutation: $(VENV)/.installed
+	$(VENV)/bin/python bench/mutation.py $(ARGS)
+
 .PHONY: bench-pipeline
 bench-pipeline: $(VENV)/.installed
 	$(VENV)/bin/python bench/pipeline.py

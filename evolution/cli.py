@@ -3,6 +3,8 @@
 Commands:
     run: stage 1, MAP-Elites with a mutation operator, into a run directory (resumable).
     serve-model: serve a local transformers model over the OpenAI HTTP API.
+    train-mutator: make the embedded diff model (GP corpus, tokenizer, training, model card).
+    finetune-mutator: fine-tune a diff model on the diffs MAP-Elites accepted in runs.
     report: summary and pictures (archive heatmap, metric curves) of a run directory.
     simulate: build one walker (a seed or a program file), race it, report fitness and
         descriptors; optionally write its replay trace.
@@ -88,10 +90,45 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765, help="TCP port (default 8765; 0: any free port)")
     serve.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
 
+    tm = sub.add_parser("train-mutator", parents=[quiet],
+                        help="make the embedded diff model: GP corpus runs, tokenizer, training, model card")
+    tm.add_argument("--out", type=Path, default=None, help="model folder to write (default: the embedded model's folder)")
+    tm.add_argument("--work", type=Path, default=Path("var/mutator"),
+                    help="folder for the corpus runs and files (reused when present; default var/mutator)")
+    tm.add_argument("--minutes", type=float, default=95.0, help="training wall-time budget (default 95)")
+    tm.add_argument("--steps", type=int, default=20_000, help="most optimizer steps (default 20000)")
+    tm.add_argument("--seeds", type=_seed_budgets, default=None, metavar="SEED:EVALS,...",
+                    help="GP corpus runs (default: every shipped seed, 5000-10000 evaluations each)")
+    tm.add_argument("--layers", type=int, default=4, help="transformer blocks (default 4)")
+    tm.add_argument("--width", type=int, default=256, help="model width (default 256; 8 heads, or fewer if narrow)")
+    tm.add_argument("--probe", type=int, default=128, help="diffs sampled after training for the model card (default 128)")
+    tm.add_argument("--workers", type=int, default=2, help="evaluation processes for the corpus runs (default 2)")
+
+    ft = sub.add_parser("finetune-mutator", parents=[quiet],
+                        help="fine-tune a diff model on the diffs MAP-Elites accepted in runs (the paper's step)")
+    ft.add_argument("--run", type=Path, action="append", required=True, dest="runs",
+                    help="a run directory (repeat for several)")
+    ft.add_argument("--model", type=Path, default=None, help="model to start from (default: the embedded diff model)")
+    ft.add_argument("--out", type=Path, required=True, help="folder of the new model (then: run --mutation diff --model OUT)")
+    ft.add_argument("--steps", type=int, default=None, help="optimizer steps (default: about two passes over the diffs)")
+    ft.add_argument("--probe", type=int, default=64, help="diffs sampled after training for the model card (default 64)")
+
     lst = sub.add_parser("seeds", parents=[quiet], help="list the shipped seeds and how far each travels")
     _add_sim_options(lst)
     lst.add_argument("--json", action="store_true", help="print one JSON document")
     return parser
+
+
+def _seed_budgets(value: str) -> tuple[tuple[str, int], ...]:
+    pairs = []
+    for item in value.split(","):
+        name, _, evals = item.strip().partition(":")
+        if name not in seeds.SEEDS or not evals.isdigit() or int(evals) < 1:
+            raise argparse.ArgumentTypeError(
+                f"{item!r}: write SEED:EVALS with a shipped seed ({', '.join(seeds.SEEDS)}) and a positive count, e.g. square:2000"
+            )
+        pairs.append((name, int(evals)))
+    return tuple(pairs)
 
 
 def _add_sim_options(parser: argparse.ArgumentParser) -> None:
@@ -242,6 +279,64 @@ def _cmd_serve_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_mutator(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from evolution.lm._train import ModelSize
+    from evolution.lm.mutator import MutatorConfig, default_train_config, train_mutator
+    from evolution.mutation import DEFAULT_DIFF_MODEL
+
+    if args.minutes <= 0 or args.steps < 1 or args.layers < 1 or args.width < 8 or args.probe < 0:
+        raise ValueError("--minutes, --steps, --layers and --width must be positive (--width at least 8), --probe >= 0")
+    heads = next(h for h in (8, 4, 2, 1) if args.width % h == 0 and args.width // h >= 8)
+    config = MutatorConfig(
+        out=args.out or DEFAULT_DIFF_MODEL,
+        work=args.work,
+        size=replace(ModelSize(), n_layer=args.layers, n_embd=args.width, n_head=heads),
+        train=default_train_config(minutes=args.minutes, max_steps=args.steps),
+        probe=args.probe,
+        **({"seeds": args.seeds} if args.seeds else {}),
+    )
+    out = train_mutator(config, workers=args.workers)
+    _log_trained(out)
+    return 0
+
+
+def _cmd_finetune_mutator(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from evolution.lm.mutator import default_train_config, finetune_mutator
+    from evolution.mutation import DEFAULT_DIFF_MODEL
+
+    model = args.model or DEFAULT_DIFF_MODEL
+    if not (Path(model) / "config.json").is_file():
+        raise FileNotFoundError(f"{model} is not a model folder (no config.json); pass --model PATH, or build the "
+                                "embedded model with `make train-mutator`")
+    for run_dir in args.runs:
+        if not (run_dir / "genomes.jsonl").is_file():
+            raise FileNotFoundError(f"{run_dir} is not a run directory with genomes (no genomes.jsonl)")
+    if args.steps is not None and args.steps < 1:
+        raise ValueError("--steps must be positive")
+    config = None
+    if args.steps is not None:
+        config = replace(default_train_config(minutes=None, max_steps=args.steps), out=args.out,
+                         learning_rate=2e-4, warmup_steps=min(10, args.steps), save_every=None)
+    out = finetune_mutator(model=model, run_dirs=args.runs, out=args.out, train_config=config, probe=args.probe)
+    _log_trained(out)
+    log.info("use it with: python -m evolution run --mutation diff --model %s --out RUN_DIR", out)
+    return 0
+
+
+def _log_trained(out: Path) -> None:
+    record = json.loads((out / "training_log.json").read_text())
+    log.info("%d steps, final loss %.3f -> %s (model card %s, loss curve %s)",
+             record["steps"], record["final_loss"], out, out / "README.md", out / "loss.png")
+    if "probe" in record:
+        p = record["probe"]
+        log.info("probe: %d diffs, %.0f%% applied, %.0f%% valid walkers, %.1f children/s",
+                 p["children"], 100 * p["applied_rate"], 100 * p["valid_rate"], p["children_per_s"])
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from evolution.loop import RunDirectory
     from evolution.report import draw, summary
@@ -278,7 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         commands = {"run": _cmd_run, "report": _cmd_report, "simulate": _cmd_simulate, "seeds": _cmd_seeds,
-                    "serve-model": _cmd_serve_model}
+                    "serve-model": _cmd_serve_model, "train-mutator": _cmd_train_mutator,
+                    "finetune-mutator": _cmd_finetune_mutator}
         return commands[args.command](args)
     except (ValueError, FileExistsError, FileNotFoundError) as exc:  # say what to change
         log.error("%s", exc)

@@ -235,9 +235,10 @@ def run(
             while scheduler.evaluations < config.evals:
                 started = time.perf_counter()
                 candidates = scheduler.ask(min(config.batch, config.evals - scheduler.evaluations))
+                asked = time.perf_counter()
                 report = scheduler.tell(evaluator.evaluate(candidates))
                 wall = time.perf_counter() - started
-                extra = {"wall_s": wall, "evals_per_s": len(candidates) / wall if wall > 0 else 0.0}
+                extra = {"wall_s": wall, "ask_s": asked - started, "evals_per_s": len(candidates) / wall if wall > 0 else 0.0}
                 directory.commit(report, scheduler, extra)
                 if scheduler.batch % config.snapshot_every == 0:
                     directory.snapshot(scheduler)

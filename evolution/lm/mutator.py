@@ -16,7 +16,7 @@ import json
 import logging
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from evolution.lm._corpus import MutationExample, build_corpus, read_corpus, write_corpus
@@ -59,8 +59,36 @@ class MutatorConfig:
     context: int = 1
     vocab_size: int = 4096
     size: ModelSize = field(default_factory=ModelSize)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(out=Path("."), max_steps=6000, batch_size=16, time_limit_s=95 * 60))
+    train: TrainConfig = field(default_factory=lambda: default_train_config(minutes=95))
     holdout: float = 0.02
+    probe: int = 128
+
+
+def default_train_config(*, minutes: float | None, max_steps: int = 20_000) -> TrainConfig:
+    """The embedded model's optimisation: rows of 8 x 1024 tokens, a wall-time budget.
+
+    The learning-rate schedule spans ``minutes`` (or ``max_steps``, whichever is shorter), so
+    a shorter budget still ends with a decayed learning rate. bfloat16 autocast is used where
+    the CPU (AVX512-BF16/AMX) or GPU supports it; elsewhere it would be slower than float32.
+    """
+    return TrainConfig(
+        out=Path("."),
+        max_steps=max_steps,
+        time_limit_s=None if minutes is None else minutes * 60,
+        batch_size=8,
+        row_length=1024,
+        bf16=bf16_supported(),
+        save_every=250,
+    )
+
+
+def bf16_supported() -> bool:
+    """Whether bfloat16 autocast is fast here (a GPU with bf16, or a CPU with bf16 units)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def training_examples(examples: Sequence[MutationExample]) -> list[Example]:
@@ -103,10 +131,15 @@ def train_mutator(config: MutatorConfig, *, run_dirs: Sequence[Path] | None = No
     model = new_gpt2(tokenizer, config.size, seed=config.train.seed)
     out = train(_with_out(config.train, config.out), model, tokenizer, training_examples(train_set))
     _merge_log(out, {"corpus": {"runs": [str(d) for d in dirs], "examples": len(train_set), "heldout": len(held), "context": config.context}})
+    if config.probe:
+        _merge_log(out, {"probe": probe_mutator(out, sorted({e.parent for e in held}), n=config.probe)})
+    write_card(out)
     return out
 
 
-def finetune_mutator(*, model: Path, run_dirs: Sequence[Path], out: Path, train_config: TrainConfig | None = None) -> Path:
+def finetune_mutator(
+    *, model: Path, run_dirs: Sequence[Path], out: Path, train_config: TrainConfig | None = None, probe: int = 64
+) -> Path:
     """The paper's step: continue training ``model`` on the diffs MAP-Elites accepted in runs.
 
     Raises:
@@ -119,15 +152,127 @@ def finetune_mutator(*, model: Path, run_dirs: Sequence[Path], out: Path, train_
         raise ValueError(f"no accepted children in {', '.join(map(str, run_dirs))}; run longer or check the runs' genomes.jsonl")
     tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=True)
     lm = AutoModelForCausalLM.from_pretrained(model, local_files_only=True)
-    base = train_config or TrainConfig(out=out, max_steps=max(20, 2 * len(examples) // 16), learning_rate=2e-4, warmup_steps=10)
+    # about two passes over the accepted diffs (rows hold one parent's children, mostly one)
+    base = train_config or replace(
+        default_train_config(minutes=None, max_steps=max(20, len(examples) // 4)), learning_rate=2e-4, warmup_steps=10, save_every=None
+    )
     result = train(_with_out(base, out), lm, tokenizer, training_examples(examples))
     _merge_log(result, {"finetuned_from": str(model), "accepted_examples": len(examples), "runs": [str(d) for d in run_dirs]})
+    if probe:
+        _merge_log(result, {"probe": probe_mutator(result, sorted({e.parent for e in examples}), n=probe)})
+    write_card(result)
     return result
 
 
-def _with_out(config: TrainConfig, out: Path) -> TrainConfig:
-    from dataclasses import replace
+def probe_mutator(model: Path, parents: Sequence[str], *, n: int = 128, batch: int = 32, seed: int = 0) -> dict[str, float]:
+    """Sample ``n`` diffs from ``model`` for ``parents`` (cycled) and count what they give.
 
+    Each child goes through the paper's diff operator (tolerant applier) and then the sandbox,
+    as in a run (without the simulation).
+
+    Returns:
+        ``children``, ``applied_rate`` (a diff that applied and changed the program),
+        ``valid_rate`` (a valid walker that differs from its parent), ``children_per_s``
+        (generation and applying only), and ``failures`` (count per kind).
+    """
+    import time
+
+    import numpy as np
+
+    from evolution.mutation import DiffMutation, TransformersBackend
+    from evolution.sandbox import ProgramFailure, evaluate_program
+
+    if not parents:
+        raise ValueError("probe_mutator needs at least one parent program")
+    operator = DiffMutation(TransformersBackend(model))
+    rng = np.random.default_rng(seed)
+    chosen = [parents[i % len(parents)] for i in range(n)]
+    children, spent = [], 0.0
+    for start in range(0, n, batch):
+        started = time.perf_counter()
+        children += operator.mutate(chosen[start : start + batch], rng=rng)
+        spent += time.perf_counter() - started
+    failures: dict[str, int] = {}
+    valid = 0
+    for child in children:
+        kind = child.failure
+        if kind is None:
+            result = evaluate_program(child.text)
+            kind = result.kind if isinstance(result, ProgramFailure) else None
+        if kind is None:
+            valid += 1
+        else:
+            failures[kind] = failures.get(kind, 0) + 1
+    applied = sum(c.failure is None for c in children)
+    return {
+        "children": len(children),
+        "applied_rate": applied / len(children),
+        "valid_rate": valid / len(children),
+        "children_per_s": len(children) / spent if spent > 0 else 0.0,
+        "failures": failures,
+    }
+
+
+def write_card(folder: Path) -> Path:
+    """Write ``README.md``, the model card, from the folder's ``training_log.json``."""
+    folder = Path(folder)
+    record = json.loads((folder / "training_log.json").read_text())
+    config = record.get("config", {})
+    corpus = record.get("corpus", {})
+    probe = record.get("probe", {})
+    lines = [
+        f"# {folder.name}: a diff model for Sodarace programs",
+        "",
+        "A small GPT-2 that writes a unified diff of a Sodarace walker program, prompted in the "
+        "ELM paper's format (`<NME> walker.py` / `<BEF> program` / `<MSG> commit message` / `<DFF> `). "
+        "It is elmweb's embedded mutation operator: `python -m evolution run --mutation diff`.",
+        "",
+        "## How it was made",
+    ]
+    if "finetuned_from" in record:
+        lines += [
+            f"- Fine-tuned from `{record['finetuned_from']}` on {record['accepted_examples']} diffs that MAP-Elites "
+            f"accepted (new cell or improved elite) in: {', '.join(f'`{r}`' for r in record.get('runs', []))}.",
+        ]
+    else:
+        lines += [
+            f"- Data: {corpus.get('examples', '?')} (parent, message, diff) examples from genetic-programming runs "
+            f"of the seeds {', '.join(Path(r).name for r in corpus.get('runs', []))}; valid, changed children "
+            f"only, deduplicated, diffs with {corpus.get('context', '?')} line(s) of context; "
+            f"{corpus.get('heldout', '?')} examples (whole parents) held out.",
+            "- Tokenizer: byte-level BPE trained on the corpus (Hugging Face `tokenizers`).",
+        ]
+    lines += [
+        f"- Model: GPT-2, {record.get('parameters', 0) / 1e6:.1f}M parameters.",
+        f"- Training: {record.get('steps', '?')} steps of {config.get('batch_size', '?')} packed rows of up to "
+        f"{config.get('row_length', '?')} tokens ({record.get('epochs', 0):.2f} epochs of "
+        f"{record.get('tokens_per_epoch', 0) / 1e6:.1f}M tokens), peak learning rate {config.get('learning_rate', '?')}, "
+        f"{record.get('wall_s', 0) / 60:.0f} min wall time; final loss on diff tokens {record.get('final_loss', float('nan')):.3f} "
+        "(curve: `loss.png`).",
+    ]
+    if probe:
+        lines += [
+            "",
+            "## Measured",
+            f"On {probe['children']} sampled diffs (temperature 1.0, top-p 0.95) of "
+            f"{'held-out' if 'finetuned_from' not in record else 'accepted'} parents: "
+            f"{probe['applied_rate']:.0%} applied and changed the program, {probe['valid_rate']:.0%} gave a valid walker; "
+            f"{probe['children_per_s']:.1f} children/s in batches of 32 "
+            f"(failures: {', '.join(f'{k} {v}' for k, v in sorted(probe['failures'].items())) or 'none'}).",
+        ]
+    lines += [
+        "",
+        "## Reproduce",
+        "`make train-mutator` (GP corpus runs, tokenizer, training; about 2 h on 2 CPU cores), or "
+        "`python -m evolution finetune-mutator --run RUN_DIR --out FOLDER` for the fine-tuned kind.",
+        "",
+    ]
+    path = folder / "README.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _with_out(config: TrainConfig, out: Path) -> TrainConfig:
     return replace(config, out=Path(out))
 
 
@@ -137,4 +282,16 @@ def _merge_log(folder: Path, extra: dict) -> None:
     path.write_text(json.dumps(record | extra, indent=1))
 
 
-__all__ = ["CORPUS_SEEDS", "MutatorConfig", "corpus_runs", "finetune_mutator", "read_corpus", "split_by_parent", "train_mutator"]
+__all__ = [
+    "CORPUS_SEEDS",
+    "MutatorConfig",
+    "bf16_supported",
+    "corpus_runs",
+    "default_train_config",
+    "finetune_mutator",
+    "probe_mutator",
+    "read_corpus",
+    "split_by_parent",
+    "train_mutator",
+    "write_card",
+]

@@ -1,4 +1,4 @@
-"""Session fixtures: the tiny random GPT-2 models the backend and operator tests share."""
+"""Session fixtures: the tiny random GPT-2 models the mutation, CLI and training tests share."""
 
 from __future__ import annotations
 
