@@ -5,6 +5,7 @@ Commands:
     serve-model: serve a local transformers model over the OpenAI HTTP API.
     train-mutator: make the embedded diff model (GP corpus, tokenizer, training, model card).
     finetune-mutator: fine-tune a diff model on the diffs MAP-Elites accepted in runs.
+    dataset, train-stage2, eval-stage2: stage 2, a model trained on the good programs runs found.
     report: summary and pictures (archive heatmap, metric curves) of a run directory.
     simulate: build one walker (a seed or a program file), race it, report fitness and
         descriptors; optionally write its replay trace.
@@ -112,6 +113,33 @@ def _parser() -> argparse.ArgumentParser:
     ft.add_argument("--out", type=Path, required=True, help="folder of the new model (then: run --mutation diff --model OUT)")
     ft.add_argument("--steps", type=int, default=None, help="optimizer steps (default: about two passes over the diffs)")
     ft.add_argument("--probe", type=int, default=64, help="diffs sampled after training for the model card (default 64)")
+
+    ds = sub.add_parser("dataset", parents=[quiet],
+                        help="stage 2: export the good programs of runs (within a fraction of their niche's best)")
+    ds.add_argument("--run", type=Path, action="append", required=True, dest="runs", help="a run directory (repeatable)")
+    ds.add_argument("--threshold", type=float, default=0.5,
+                    help="keep programs with fitness >= this fraction of their niche's best (default 0.5; the paper: 0.5, 0.8)")
+    ds.add_argument("--heldout", type=float, default=0.1, help="fraction of niches held out for evaluation (default 0.1)")
+    ds.add_argument("--out", type=Path, required=True, help="the JSON-lines file to write")
+
+    t2 = sub.add_parser("train-stage2", parents=[quiet], help="stage 2: train a model on a dataset of good programs")
+    t2.add_argument("--dataset", type=Path, required=True, help="a file written by the dataset command")
+    t2.add_argument("--out", type=Path, required=True, help="model folder to write")
+    t2.add_argument("--init", choices=("pretrained", "scratch"), default="pretrained",
+                    help="start from the base model's weights, or from random weights (default pretrained)")
+    t2.add_argument("--base", type=Path, default=None,
+                    help="model whose tokenizer (and weights, for pretrained) are used (default: the embedded diff model)")
+    t2.add_argument("--minutes", type=float, default=10.0, help="training wall-time budget (default 10)")
+    t2.add_argument("--steps", type=int, default=2000, help="most optimizer steps (default 2000)")
+
+    e2 = sub.add_parser("eval-stage2", parents=[quiet],
+                        help="stage 2: sample programs from a model, evaluate them, place them in a fresh archive")
+    e2.add_argument("--model", type=Path, required=True, help="a model folder (e.g. from train-stage2)")
+    e2.add_argument("--baseline", type=Path, default=None,
+                    help="the untrained model to compare with (default: the base named in the model's training log)")
+    e2.add_argument("--samples", type=int, default=1024, help="programs to sample from each model (default 1024)")
+    e2.add_argument("--workers", type=int, default=2, help="evaluation processes (default 2)")
+    e2.add_argument("--out", type=Path, default=None, help="write every figure (and the archives) as JSON here")
 
     lst = sub.add_parser("seeds", parents=[quiet], help="list the shipped seeds and how far each travels")
     _add_sim_options(lst)
@@ -337,6 +365,81 @@ def _log_trained(out: Path) -> None:
                  p["children"], 100 * p["applied_rate"], 100 * p["valid_rate"], p["children_per_s"])
 
 
+def _cmd_dataset(args: argparse.Namespace) -> int:
+    from evolution.lm.dataset import build_dataset, write_dataset
+
+    records = build_dataset(args.runs, threshold=args.threshold, heldout=args.heldout)
+    if not records:
+        raise ValueError("no program qualifies: the runs hold no valid walker; run them longer")
+    write_dataset(records, args.out)
+    held = sum(r.split == "heldout" for r in records)
+    log.info("%d programs from %d niches (%d held out, %d niches) -> %s", len(records), len({r.cell for r in records}),
+             held, len({r.cell for r in records if r.split == "heldout"}), args.out)
+    return 0
+
+
+def _cmd_train_stage2(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from evolution.lm.stage2 import Stage2Config, train_stage2
+    from evolution.mutation import DEFAULT_DIFF_MODEL
+
+    if args.minutes <= 0 or args.steps < 1:
+        raise ValueError("--minutes and --steps must be positive")
+    if not args.dataset.is_file():
+        raise FileNotFoundError(f"{args.dataset} does not exist; write one with: python -m evolution dataset --run DIR --out FILE")
+    default = Stage2Config(out=args.out, dataset=args.dataset, base=Path("."))
+    config = replace(default, base=args.base or DEFAULT_DIFF_MODEL, init=args.init,
+                     train=replace(default.train, time_limit_s=args.minutes * 60, max_steps=args.steps))
+    out = train_stage2(config)
+    _log_trained(out)
+    log.info("evaluate it with: python -m evolution eval-stage2 --model %s", out)
+    return 0
+
+
+def _cmd_eval_stage2(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from evolution.lm.stage2 import evaluate_model, run_archive_summary
+
+    if args.samples < 1:
+        raise ValueError("--samples must be positive")
+    record_file = args.model / "training_log.json"
+    record = json.loads(record_file.read_text()) if record_file.is_file() else {}
+    baseline = args.baseline or (Path(record["stage2"]["base"]) if "stage2" in record else None)
+    rows: dict[str, dict] = {}
+    for name, model in (("model", args.model), ("untrained", baseline)):
+        if model is None:
+            continue
+        if not (Path(model) / "config.json").is_file():
+            raise FileNotFoundError(f"{model} is not a model folder (no config.json)")
+        with tqdm(total=args.samples, desc=f"sampling {name}", unit="program", disable=args.quiet) as bar:
+            rows[name] = evaluate_model(model, args.samples, workers=args.workers, on_batch=lambda k: bar.update(k - bar.n))
+    runs = []
+    if "stage2" in record:
+        from evolution.lm.dataset import read_dataset
+
+        dataset = Path(record["stage2"]["dataset"])
+        if dataset.is_file():
+            for run_dir in sorted({r.run for r in read_dataset(dataset)}):
+                if (Path(run_dir) / "metrics.jsonl").is_file():
+                    runs.append(run_archive_summary(Path(run_dir)))
+                else:
+                    log.warning("the training run %s is gone; its archive is left out of the table", run_dir)
+    log.info("%-12s %8s %8s %8s %8s %10s %9s", "source", "samples", "valid", "distinct", "niches", "QD score", "max fit")
+    for name, r in rows.items():
+        log.info("%-12s %8d %7.1f%% %8d %8d %10.1f %9.2f", name, r["samples"], 100 * r["valid_rate"], r["distinct"],
+                 r["niches"], r["qd_score"], r["max_fitness"])
+    for r in runs:
+        log.info("%-12s %8d %8s %8s %8d %10.1f %9.2f  (training run %s)", "run", r["evaluations"], "", "", r["niches"],
+                 r["qd_score"], r["max_fitness"], r["run"])
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"models": rows, "runs": runs}, indent=1))
+        log.info("figures and archives -> %s", args.out)
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from evolution.loop import RunDirectory
     from evolution.report import draw, summary
@@ -374,7 +477,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {"run": _cmd_run, "report": _cmd_report, "simulate": _cmd_simulate, "seeds": _cmd_seeds,
                     "serve-model": _cmd_serve_model, "train-mutator": _cmd_train_mutator,
-                    "finetune-mutator": _cmd_finetune_mutator}
+                    "finetune-mutator": _cmd_finetune_mutator, "dataset": _cmd_dataset,
+                    "train-stage2": _cmd_train_stage2, "eval-stage2": _cmd_eval_stage2}
         return commands[args.command](args)
     except (ValueError, FileExistsError, FileNotFoundError) as exc:  # say what to change
         log.error("%s", exc)

@@ -94,13 +94,25 @@ def make_operator(config: RunConfig | str) -> Any:
     )
 
 
-def new_scheduler(config: RunConfig) -> Scheduler:
-    """A fresh scheduler for ``config``."""
-    seed = seeds.get_seed(config.seed)
+def new_scheduler(
+    config: RunConfig, *, seed_text: str | None = None, preamble: str = "", operator: Any = None
+) -> Scheduler:
+    """A fresh scheduler for ``config``.
+
+    Args:
+        config: The run's configuration.
+        seed_text: The seed program; default: the shipped seed named ``config.seed`` (with its
+            preamble). The web lab passes the program stored with its run.
+        preamble: Fixed code before ``seed_text`` (only with ``seed_text``).
+        operator: The mutation operator; default: ``make_operator(config)``.
+    """
+    if seed_text is None:
+        seed = seeds.get_seed(config.seed)
+        seed_text, preamble = seed.text, seed.preamble
     archive = GridArchive(dims=config.dims, ranges=config.ranges, names=DESCRIPTOR_NAMES)
     return Scheduler(
-        archive, UniformEmitter(), make_operator(config),
-        seed_text=seed.text, preamble=seed.preamble, rng_seed=config.rng_seed,
+        archive, UniformEmitter(), operator if operator is not None else make_operator(config),
+        seed_text=seed_text, preamble=preamble, rng_seed=config.rng_seed,
     )
 
 

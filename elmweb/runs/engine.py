@@ -190,19 +190,10 @@ def operator_for(config: RunConfig) -> Any:
 
 
 def new_scheduler(config: RunConfig, *, seed_text: str, preamble: str) -> Scheduler:
-    """A fresh scheduler for a run whose seed is ``seed_text`` (any seed, not only shipped ones).
+    """A fresh scheduler for a run whose seed is ``seed_text`` (any seed, not only shipped ones)."""
+    from evolution.loop import new_scheduler as engine_scheduler
 
-    Mirrors ``evolution.loop.new_scheduler``, which looks the seed up by name among the
-    shipped seeds, whereas runs here start from the program stored with the run.
-    """
-    from evolution.qd import GridArchive, Scheduler, UniformEmitter
-    from evolution.sodarace import DESCRIPTOR_NAMES
-
-    archive = GridArchive(dims=config.dims, ranges=config.ranges, names=DESCRIPTOR_NAMES)
-    return Scheduler(
-        archive, UniformEmitter(), operator_for(config),
-        seed_text=seed_text, preamble=preamble, rng_seed=config.rng_seed,
-    )  # fmt: skip
+    return engine_scheduler(config, seed_text=seed_text, preamble=preamble, operator=operator_for(config))
 
 
 def restore_scheduler(state: dict[str, Any], config: RunConfig) -> Scheduler:
