@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "elmweb.runs",
+    "elmweb.training",
 ]
 
 MIDDLEWARE = [
@@ -132,6 +133,8 @@ STATICFILES_DIRS = [
     ("frontend", BASE_DIR / "frontend"),  # ES modules served as they are: /static/frontend/...
 ]
 STATIC_ROOT = VAR_DIR / "static"
+# Models trained in the lab (stage 2): one folder per job, model-<id>/{dataset.jsonl, model/}.
+MODELS_DIR = Path(env_str("MODELS_DIR", default=str(VAR_DIR / "models")))
 
 # --- Celery (read by elmweb/celery.py, namespace CELERY_) -------------------
 # The filesystem broker's folders; BROKER_DIR lets tests (and second labs) use their own.
@@ -163,6 +166,7 @@ CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     # operator is a language model are sent to `llm` explicitly (elmweb.runs.engine.step_queue).
     "elmweb.runs.tasks.step_run": {"queue": "sim"},
     "elmweb.runs.tasks.record_traces": {"queue": "sim"},
+    "elmweb.training.tasks.train_model": {"queue": "train"},
 }
 CELERY_TASK_ACKS_LATE = True  # a step killed mid-flight is redelivered (steps are idempotent)
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed pool child's step goes back to the queue

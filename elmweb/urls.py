@@ -11,6 +11,7 @@ from elmweb.runs import views
 urlpatterns = [
     path("", views.index, name="index"),
     path("healthz", views.healthz, name="healthz"),
+    path("api/", include("elmweb.training.urls")),  # /api/models...: before the runs API and its catch-all 404
     path("api/", include("elmweb.runs.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -282,8 +282,13 @@ def train(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     examples: Sequence[Example],
+    *,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> Path:
     """Train ``model`` on ``examples`` and save it, with ``tokenizer``, to ``config.out``.
+
+    ``callbacks`` are ``transformers.TrainerCallback``s (e.g. to report the loss elsewhere, or
+    to stop early by setting ``control.should_training_stop``; the model is saved either way).
 
     Returns:
         ``config.out``, holding the model, the tokenizer, ``training_log.json`` (config, loss
@@ -325,7 +330,7 @@ def train(
         train_dataset=dataset,
         # padding never counts (no loss, masked), so any id will do where a model has no pad token
         data_collator=SegmentCollator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id or 0),
-        callbacks=[_TimeLimit(clock)],
+        callbacks=[_TimeLimit(clock), *callbacks],
         clock=clock,
         warmup_steps=config.warmup_steps,
     )

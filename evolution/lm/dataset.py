@@ -60,8 +60,18 @@ def _genomes(run_dir: Path) -> Iterable[dict]:
 
 
 def _grid(run_dir: Path) -> tuple:
-    config = json.loads((Path(run_dir) / "config.json").read_text())
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json); pass the folder given to 'run --out'")
+    config = json.loads(path.read_text())
     return (tuple(config.get("dims", ())), tuple(map(tuple, config.get("ranges", ()))))
+
+
+def _check(threshold: float, heldout: float) -> None:
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1] (a fraction of the niche's best fitness), got {threshold}")
+    if not 0.0 <= heldout < 1.0:
+        raise ValueError(f"heldout must be in [0, 1), got {heldout}")
 
 
 def heldout_cell(cell: Sequence[int], fraction: float, *, seed: int = 0) -> bool:
@@ -80,27 +90,41 @@ def build_dataset(
             given, or the runs use different archive grids (their niches would not match).
         FileNotFoundError: If a folder is not a run directory.
     """
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be in [0, 1] (a fraction of the niche's best fitness), got {threshold}")
-    if not 0.0 <= heldout < 1.0:
-        raise ValueError(f"heldout must be in [0, 1), got {heldout}")
+    _check(threshold, heldout)
     if not run_dirs:
         raise ValueError("give at least one run directory")
     grids = {str(d): _grid(d) for d in run_dirs}
     if len(set(grids.values())) > 1:
         raise ValueError(f"the runs use different archive grids (dims/ranges), so their niches differ: {grids}; "
                          "export them separately")
+    rows = ((str(d), g) for d in run_dirs for g in _genomes(d))
+    return select_programs(rows, threshold=threshold, heldout=heldout, seed=seed)
+
+
+def select_programs(
+    genomes: Iterable[tuple[str, dict]], *, threshold: float = 0.5, heldout: float = 0.0, seed: int = 0
+) -> list[ProgramRecord]:
+    """The selection behind ``build_dataset``, for genomes from anywhere (files, a database).
+
+    Args:
+        genomes: ``(source, record)`` pairs; a record has ``id``, ``text``, ``cell`` and
+            ``fitness`` (``cell``/``fitness`` ``None`` for failed genomes, which are skipped).
+            All records must come from archives with the same grid.
+        threshold: Keep programs with fitness >= ``threshold`` x their niche's best.
+        heldout: Fraction of niches held out (``heldout_cell``).
+        seed: Seed of the held-out split.
+    """
+    _check(threshold, heldout)
     best: dict[tuple[int, ...], float] = {}
     candidates: dict[str, ProgramRecord] = {}  # by normalised text: the fittest copy
-    for run_dir in run_dirs:
-        for g in _genomes(run_dir):
-            if g.get("cell") is None or g.get("fitness") is None or g.get("text") is None:
-                continue  # failed: no walker, no niche
-            cell, fitness = tuple(g["cell"]), float(g["fitness"])
-            best[cell] = max(best.get(cell, fitness), fitness)
-            key = g["text"].strip()
-            if key not in candidates or fitness > candidates[key].fitness:
-                candidates[key] = ProgramRecord(g["text"], cell, fitness, 0.0, str(run_dir), int(g["id"]))
+    for source, g in genomes:
+        if g.get("cell") is None or g.get("fitness") is None or g.get("text") is None:
+            continue  # failed: no walker, no niche
+        cell, fitness = tuple(g["cell"]), float(g["fitness"])
+        best[cell] = max(best.get(cell, fitness), fitness)
+        key = g["text"].strip()
+        if key not in candidates or fitness > candidates[key].fitness:
+            candidates[key] = ProgramRecord(g["text"], cell, fitness, 0.0, source, int(g["id"]))
     records = []
     for r in candidates.values():
         top = best[r.cell]
@@ -129,4 +153,4 @@ def read_dataset(path: Path) -> list[ProgramRecord]:
         return [ProgramRecord.from_dict(json.loads(line)) for line in f if line.strip()]
 
 
-__all__ = ["ProgramRecord", "build_dataset", "heldout_cell", "read_dataset", "write_dataset"]
+__all__ = ["ProgramRecord", "build_dataset", "heldout_cell", "read_dataset", "select_programs", "write_dataset"]

@@ -61,8 +61,10 @@ def examples(records: Sequence[ProgramRecord]) -> list[Example]:
     return [Example("", PROMPT, r.text.rstrip("\n") + "\n") for r in records]
 
 
-def train_stage2(config: Stage2Config) -> Path:
+def train_stage2(config: Stage2Config, *, callbacks: Sequence[Any] = ()) -> Path:
     """Train a stage-2 model on the dataset's train split; returns its folder.
+
+    ``callbacks``: ``transformers.TrainerCallback``s, passed to the trainer (progress, stopping).
 
     Raises:
         ValueError: For an unknown ``init`` or a dataset without training programs.
@@ -84,7 +86,7 @@ def train_stage2(config: Stage2Config) -> Path:
         model = AutoModelForCausalLM.from_pretrained(config.base, local_files_only=True)
     else:
         model = new_gpt2(tokenizer, config.size, seed=config.train.seed)
-    out = train(replace(config.train, out=Path(config.out)), model, tokenizer, examples(train_set))
+    out = train(replace(config.train, out=Path(config.out)), model, tokenizer, examples(train_set), callbacks=callbacks)
     record_path = out / "training_log.json"
     record = json.loads(record_path.read_text())
     record["stage2"] = {"dataset": str(config.dataset), "base": str(config.base), "init": config.init,

@@ -1,0 +1,70 @@
+"""The WebSocket of a training job, ``/ws/models/<id>/``: its status, progress and new loss points.
+
+Messages: ``{"status", "progress", "error", "loss": [new {step, loss} points], "evaluation":
+<summary or null>}``, one when something changed (checked every ``POLL_S``); the socket closes
+(code 1000) after the message that shows the job ended. Logged-in users only (4401); an unknown
+job closes with 4404. The row is the truth (the training task writes it), so the consumer just
+reads it: one indexed query per poll per client, which is nothing next to training.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from elmweb.training.models import TrainedModel
+
+POLL_S = 0.5
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+
+
+def _snapshot(model_id: int) -> dict[str, Any] | None:
+    row = (TrainedModel.objects.filter(pk=model_id)
+           .values("status", "progress", "error", "loss", "evaluation", "updated_at").first())
+    if row and row["evaluation"]:
+        row["evaluation"] = {k: v for k, v in row["evaluation"].items() if k != "archive"}
+    return row
+
+
+class TrainingConsumer(AsyncJsonWebsocketConsumer):
+    """Streams one training job's progress to one client."""
+
+    task: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.model_id = int(self.scope["url_route"]["kwargs"]["model_id"])
+        if await database_sync_to_async(_snapshot)(self.model_id) is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        await self.accept()
+        self.task = asyncio.get_running_loop().create_task(self._stream())
+
+    async def disconnect(self, code: int) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    async def _stream(self) -> None:
+        sent_points, seen = 0, None
+        while True:
+            row = await database_sync_to_async(_snapshot)(self.model_id)
+            if row is None:
+                await self.close(code=CLOSE_NOT_FOUND)
+                return
+            if row["updated_at"] != seen:
+                seen = row["updated_at"]
+                loss = row["loss"] or []
+                await self.send_json({"status": row["status"], "progress": row["progress"], "error": row["error"],
+                                      "loss": loss[sent_points:], "evaluation": row["evaluation"]})
+                sent_points = len(loss)
+                if row["status"] in TrainedModel.TERMINAL:
+                    await self.close()
+                    return
+            await asyncio.sleep(POLL_S)
