@@ -8,9 +8,15 @@ VENV = .venv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
+# The browser tests (tests/browser) drive Debian's Chromium through Playwright; pip's
+# playwright package brings the driver only, and no browser is ever downloaded.
+CHROMIUM = /usr/bin/chromium
+# apt-get as root, else through sudo where there is one (empty: try as we are).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null && echo sudo; })
+
 .PHONY: install run test bench-sim clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(CHROMIUM) $(NODE)
 
 # Created (or refreshed) only when requirements.txt is newer than the stamp.
 $(VENV)/.installed: requirements.txt
@@ -18,15 +24,31 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
 	touch $@
 
+# Installed only when missing.
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation
+	test -x $@
+
 run: $(VENV)/.installed
 	$(VENV)/bin/python manage.py migrate --noinput
 	$(VENV)/bin/python manage.py collectstatic --noinput --verbosity 0
 	exec $(VENV)/bin/python -m elmweb.launch --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed
-	$(VENV)/bin/python -m pytest
-# Front-end tests go here once tests/frontend exists:
-#	node --test tests/frontend
+# Node runs the front end's pure-module tests (`node --test`); Debian's nodejs is enough.
+NODE = /usr/bin/node
+$(NODE):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs
+	test -x $@
+
+# Every Python test (tests/browser included), then the front end's `node --test` tests;
+# fails if either fails (both always run).
+test: $(VENV)/.installed $(CHROMIUM) $(NODE)
+	status=0; \
+	$(VENV)/bin/python -m pytest || status=$$?; \
+	$(NODE) --test tests/frontend/ || status=$$?; \
+	exit $$status
 
 bench-sim: $(VENV)/.installed
 	$(VENV)/bin/python bench/sim.py
@@ -50,6 +72,10 @@ bench-evolve: $(VENV)/.installed
 .PHONY: train-mutator
 train-mutator: $(VENV)/.installed
 	$(VENV)/bin/python -m evolution train-mutator $(ARGS)
+
+.PHONY: bench-stage2
+bench-stage2: $(VENV)/.installed
+	$(VENV)/bin/python bench/stage2.py $(ARGS)
 
 .PHONY: bench-mutation
 bench-mutation: $(VENV)/.installed

@@ -340,6 +340,35 @@ def genome_trace(request: HttpRequest, run_id: int, gid: int) -> JsonResponse:
     return JsonResponse(trace)
 
 
+@api_view("GET")
+def genome_lineage(request: HttpRequest, run_id: int, gid: int) -> JsonResponse:
+    """The chain from the seed (first) to this genome (last), each step with its diff."""
+    genome = _genome(run_id, gid)
+    limit = query_int(request, "limit", default=1_000, low=1, high=10_000) or 1_000
+    return JsonResponse({"results": selectors.genome_lineage_steps(genome=genome, limit=limit)})
+
+
+@api_view("GET")
+def genome_descendants(request: HttpRequest, run_id: int, gid: int) -> JsonResponse:
+    """This genome and its descendants, nearest generations first (``?limit=``, at most 5000)."""
+    genome = _genome(run_id, gid)
+    limit = query_int(request, "limit", default=2_000, low=1, high=5_000) or 2_000
+    return JsonResponse(selectors.genome_descendants(genome=genome, limit=limit))
+
+
+@api_view("GET")
+def seed_trace(request: HttpRequest, name: str) -> JsonResponse:
+    """A replay of a seed's walker (``?terrain=flat``), simulated once and cached."""
+    seed = selectors.seed_get(name=name)
+    try:
+        trace = selectors.seed_trace(seed=seed, terrain=request.GET.get("terrain") or "flat")
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    if trace is None:
+        return error(404, f"seed {name!r} builds no walker now, so it has no replay; fix its program")
+    return JsonResponse(trace)
+
+
 def _run(run_id: int) -> Run:
     try:
         return selectors.run_get(run_id=run_id)

@@ -206,7 +206,7 @@ def run_archive(*, run: Run) -> list[dict[str, Any]]:
         ArchiveCell.objects.filter(run=run)
         .order_by("cell")
         .values(
-            "coords", "fitness", "batch", "genome__gid", "genome__operator",
+            "coords", "fitness", "batch", "genome_id", "genome__gid", "genome__operator",
             "genome__evaluation__height", "genome__evaluation__width", "genome__evaluation__mass",
         )  # fmt: skip
     )
@@ -214,6 +214,7 @@ def run_archive(*, run: Run) -> list[dict[str, Any]]:
         {
             "cell": row["coords"],
             "gid": row["genome__gid"],
+            "genome_id": row["genome_id"],
             "fitness": row["fitness"],
             "batch": row["batch"],
             "operator": row["genome__operator"],
@@ -261,6 +262,8 @@ def genome_list(
 ) -> dict[str, Any]:
     """A page of a run's genomes in id order, filtered; keyset-paginated with ``after``.
 
+    Each summary also carries ``id``, the genome's database id (its page is ``/genomes/<id>/``).
+
     Args:
         run: The run.
         outcome: ``new_cell``, ``improved``, ``not_kept`` or ``failed``.
@@ -285,7 +288,7 @@ def genome_list(
     count = genomes.count()
     if after is not None:
         genomes = genomes.filter(gid__gt=after)
-    rows = list(genomes.order_by("gid").values(*GENOME_SUMMARY_FIELDS)[: limit + 1])
+    rows = list(genomes.order_by("gid").values("id", *GENOME_SUMMARY_FIELDS)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     return {
@@ -365,3 +368,106 @@ def genome_trace(*, genome: Genome) -> dict[str, Any] | None:
     """The genome's replay for browsers, or ``None`` if none is stored (yet)."""
     data = Evaluation.objects.filter(pk=genome.pk).values_list("trace", flat=True).first()
     return None if data is None else engine.trace_json(data)
+
+
+# -- pages: lineage, descendants, seeds' replays -------------------------------------------------
+def genome_get_by_pk(*, pk: int) -> Genome:
+    """A genome by its database id (the pages' URLs), with its run and evaluation.
+
+    Raises:
+        Genome.DoesNotExist: If there is none.
+    """
+    return (
+        Genome.objects.select_related("run", "run__owner", "evaluation")
+        .defer("evaluation__trace", "run__state")
+        .get(pk=pk)
+    )
+
+
+def genome_lineage_steps(*, genome: Genome, limit: int = 1_000) -> list[dict[str, Any]]:
+    """The chain from the seed (first) to ``genome`` (last), each step with its diff and message.
+
+    At most ``limit`` steps (the ones nearest ``genome``); the first is the seed only when the
+    chain is shorter than ``limit``.
+    """
+    chain = list(reversed(genome_lineage(genome=genome, limit=limit)))
+    rows = Genome.objects.filter(run_id=genome.run_id, gid__in=[step["gid"] for step in chain])
+    extra = {row["gid"]: row for row in rows.values("gid", "id", "diff")}
+    return [{**step, "id": extra[step["gid"]]["id"], "diff": extra[step["gid"]]["diff"]} for step in chain]
+
+
+def genome_descendants(*, genome: Genome, limit: int = 2_000) -> dict[str, Any]:
+    """``genome`` and its descendants (children, their children, ...), breadth first.
+
+    Returns:
+        ``{"root": gid, "nodes": [summary + "id", "depth", ...], "truncated": bool}``; nodes are
+        in depth order, at most ``limit`` (the nearest generations first).
+    """
+    table = Genome._meta.db_table
+    sql = f"""
+        WITH RECURSIVE tree(id, depth) AS (
+            SELECT id, 0 FROM {table} WHERE id = %s
+            UNION ALL
+            SELECT g.id, tree.depth + 1 FROM {table} g JOIN tree ON g.parent_id = tree.id
+        )
+        SELECT id, depth FROM tree ORDER BY depth, id LIMIT %s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [genome.pk, limit + 1])
+        depth = dict(cursor.fetchall())
+    truncated = len(depth) > limit
+    if truncated:
+        depth.pop(max(depth, key=lambda pk: (depth[pk], pk)))
+    rows = Genome.objects.filter(pk__in=list(depth)).values("id", *GENOME_SUMMARY_FIELDS)
+    nodes = [
+        {**genome_summary(row), "depth": depth[row["id"]]}
+        for row in rows
+    ]
+    nodes.sort(key=lambda node: (node["depth"], node["gid"]))
+    return {"root": genome.gid, "nodes": nodes, "truncated": truncated}
+
+
+def run_form_choices() -> dict[str, list[str]]:
+    """What a new run may choose: enabled seeds, terrains, mutation operators."""
+    from evolution.mutation import OPERATORS
+
+    return {
+        "seeds": list(Seed.objects.filter(enabled=True).order_by("name").values_list("name", flat=True)),
+        "terrains": engine.terrain_names(),
+        "mutations": list(OPERATORS),
+    }
+
+
+#: Which run actions each status allows (mirrors ``services.run_*``; frontend/controls.js too).
+RUN_ACTIONS = {
+    "created": ("start", "stop"),
+    "running": ("pause", "stop"),
+    "pausing": ("resume", "stop"),
+    "paused": ("resume", "stop"),
+    "finished": (),
+    "failed": (),
+}
+
+
+def seed_trace(*, seed: Seed, terrain: str = "flat", sim_seconds: float = 10.0) -> dict[str, Any] | None:
+    """A replay of a seed's walker (computed in the sandbox once, then cached), or ``None``.
+
+    Raises:
+        ValueError: If ``terrain`` is unknown.
+    """
+    from django.core.cache import cache
+
+    if terrain not in engine.terrain_names():
+        raise ValueError(f"unknown terrain {terrain!r}; choose one of {', '.join(engine.terrain_names())}")
+    key = f"seed-trace:{seed.name}:{seed.updated_at.timestamp()}:{terrain}:{sim_seconds}"
+    data = cache.get(key)
+    if data is None:
+        config = engine.make_config(
+            seed=seed.name, terrain=terrain, sim_seconds=sim_seconds,
+            dims=engine.default_dims(), ranges=engine.default_ranges(),
+        )  # fmt: skip
+        data = engine.trace_bytes(text=seed.text, preamble=seed.preamble, config=config)
+        if data is None:
+            return None
+        cache.set(key, data, timeout=24 * 3600)
+    return engine.trace_json(data)

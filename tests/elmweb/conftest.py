@@ -11,6 +11,7 @@ from unittest import mock
 import pytest
 from django.apps import apps
 from django.contrib.auth.models import User
+from django.test import Client
 
 from elmweb.runs import services
 from elmweb.runs.models import Run, Seed
@@ -98,6 +99,23 @@ def step_until_done(run: Run, *, max_steps: int = 1000) -> Run:
             return run
         services.run_step(run_id=run.pk, batch=run.batches)
     raise AssertionError(f"run {run.pk} still running after {max_steps} steps")
+
+
+@pytest.fixture
+def ada(client: Client, user: User) -> Client:
+    """A test client logged in as ``user``."""
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def finished_run(user: User) -> Run:
+    """A finished run of 33 evaluations (5 batches of 8 after the seed), with its replays recorded."""
+    run = services.run_start(run=make_run(user, evals=33), user=user)
+    step_until_done(run)
+    for batch in range(run.batches):
+        services.run_record_traces(run_id=run.pk, batch=batch)
+    return run
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from django.test import Client
 from elmweb.runs import services
 from elmweb.runs.models import Run, Seed
 from evolution.sodarace import seeds as shipped
-from tests.elmweb.conftest import make_run, step_until_done
+from tests.elmweb.conftest import make_run
 
 pytestmark = pytest.mark.django_db
 
@@ -19,19 +19,8 @@ def post(client: Client, url: str, data: object = None, **extra: str):
     return client.post(url, json.dumps(data or {}), content_type="application/json", **extra)
 
 
-@pytest.fixture
-def ada(client: Client, user) -> Client:
-    client.force_login(user)
-    return client
 
 
-@pytest.fixture
-def finished_run(user) -> Run:
-    run = services.run_start(run=make_run(user, evals=33), user=user)
-    step_until_done(run)
-    for batch in range(run.batches):
-        services.run_record_traces(run_id=run.pk, batch=batch)
-    return run
 
 
 def test_reads_and_writes_need_a_login(client: Client) -> None:

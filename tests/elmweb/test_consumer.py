@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from elmweb.asgi import application
 from elmweb.runs import services
 from elmweb.runs.consumers import RunConsumer
 from elmweb.runs.events import tailer
-from elmweb.runs.models import Run, RunEvent
+from elmweb.runs.models import RunEvent
 from tests.elmweb.conftest import make_run
 
 pytestmark = pytest.mark.django_db(transaction=True)

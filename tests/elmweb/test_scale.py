@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 
 from elmweb.runs import selectors
-from elmweb.runs.models import ArchiveCell, Evaluation, Genome, Run
+from elmweb.runs.models import Genome, Run
 from tests.elmweb.conftest import make_run
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,6 @@ from elmweb.runs import services as run_services
 from elmweb.training import services
 from elmweb.training.consumers import TrainingConsumer
 from elmweb.training.models import TrainedModel
-from tests.elmweb.conftest import make_run, step_until_done
 from tests.evolution.mutation.tiny_model import build_tiny_model
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,11 +31,6 @@ def _models_dir(settings, tmp_path):
     settings.MODELS_DIR = tmp_path / "models"
 
 
-@pytest.fixture
-def finished_run(user):
-    run = make_run(user, evals=40)
-    run_services.run_start(run=run, user=user)
-    return step_until_done(run)
 
 
 @pytest.fixture
