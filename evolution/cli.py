@@ -104,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     tm.add_argument("--width", type=int, default=256, help="model width (default 256; 8 heads, or fewer if narrow)")
     tm.add_argument("--probe", type=int, default=128, help="diffs sampled after training for the model card (default 128)")
     tm.add_argument("--workers", type=int, default=2, help="evaluation processes for the corpus runs (default 2)")
+    tm.add_argument("--continue-from", type=Path, default=None, metavar="MODEL",
+                    help="train a model made by this command further on the same corpus (a new warm-up and decay)")
 
     ft = sub.add_parser("finetune-mutator", parents=[quiet],
                         help="fine-tune a diff model on the diffs MAP-Elites accepted in runs (the paper's step)")
@@ -323,6 +325,7 @@ def _cmd_train_mutator(args: argparse.Namespace) -> int:
         size=replace(ModelSize(), n_layer=args.layers, n_embd=args.width, n_head=heads),
         train=default_train_config(minutes=args.minutes, max_steps=args.steps),
         probe=args.probe,
+        continue_from=args.continue_from,
         **({"seeds": args.seeds} if args.seeds else {}),
     )
     out = train_mutator(config, workers=args.workers)

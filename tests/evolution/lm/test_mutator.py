@@ -96,6 +96,14 @@ def test_train_mutator_command_builds_corpus_tokenizer_model_and_card_from_gp_ru
     assert "probe: 4 diffs" in capsys.readouterr().out
     assert make_operator("diff", model=out).name == "diff"
 
+    more = tmp_path / "model-2"
+    assert main(["train-mutator", "--out", str(more), "--work", str(work), "--seeds", "square:40,radial:40",
+                 "--steps", "2", "--probe", "0", "--continue-from", str(out)]) == 0
+    continued = json.loads((more / "training_log.json").read_text())
+    assert continued["phases"] == [{k: record[k] for k in ("steps", "epochs", "wall_s", "final_loss")}]
+    assert continued["steps"] == 2 and continued["parameters"] == record["parameters"]
+    assert "Training phase 1: 3 steps" in (more / "README.md").read_text()
+
 
 def test_train_mutator_refuses_an_unknown_seed_before_doing_any_work(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
