@@ -32,6 +32,9 @@ from transformers import (
 log = logging.getLogger(__name__)
 
 IGNORE = -100
+NO_DROPOUT = {"resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0}
+"""GPT-2 without dropout: our models see their corpus less than once on a CPU budget, where
+dropout only slows learning (as in nanoGPT's pretraining defaults)."""
 
 
 @dataclass(frozen=True)
@@ -273,6 +276,7 @@ def new_gpt2(tokenizer: PreTrainedTokenizerBase, size: ModelSize, *, seed: int =
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        **NO_DROPOUT,
     )
     return GPT2LMHeadModel(config)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from evolution.lm._corpus import MutationExample, build_corpus, read_corpus, write_corpus
 from evolution.lm._tokenizer import train_tokenizer
-from evolution.lm._train import Example, ModelSize, TrainConfig, new_gpt2, train
+from evolution.lm._train import NO_DROPOUT, Example, ModelSize, TrainConfig, new_gpt2, train
 from evolution.mutation._prompts import diff_prompt_parts
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ def train_mutator(config: MutatorConfig, *, run_dirs: Sequence[Path] | None = No
         before = json.loads((Path(config.continue_from) / "training_log.json").read_text())
         earlier = before.get("phases", []) + [{k: before[k] for k in ("steps", "epochs", "wall_s", "final_loss") if k in before}]
         tokenizer = AutoTokenizer.from_pretrained(config.continue_from, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(config.continue_from, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(config.continue_from, local_files_only=True, **NO_DROPOUT)
         log.info("continuing %s (%d earlier phase(s), %d steps)", config.continue_from, len(earlier), sum(p.get("steps", 0) for p in earlier))
     else:
         tokenizer = train_tokenizer([e.parent for e in train_set[::4]] + [e.diff for e in train_set], vocab_size=config.vocab_size)
