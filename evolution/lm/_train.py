@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 
 IGNORE = -100
 NO_DROPOUT = {"resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0}
-"""GPT-2 without dropout: our models see their corpus less than once on a CPU budget, where
-dropout only slows learning (as in nanoGPT's pretraining defaults)."""
+"""GPT-2 without dropout: on a CPU budget our models see their corpus about once, where dropout
+only slows learning (as in nanoGPT's pretraining defaults); and on CPU, attention dropout with a
+mask made one SDPA forward+backward 3.6x slower (B=2, 8 heads, T=1024, torch 2.13, 1 thread)."""
 
 
 @dataclass(frozen=True)
