@@ -77,6 +77,11 @@ train-mutator: $(VENV)/.installed
 bench-stage2: $(VENV)/.installed
 	$(VENV)/bin/python bench/stage2.py $(ARGS)
 
+# Needs a stage-2 model: bench/out/stage2/model from `make bench-stage2`, or ARGS="--model DIR".
+.PHONY: bench-stage3
+bench-stage3: $(VENV)/.installed
+	$(VENV)/bin/python bench/stage3.py $(ARGS)
+
 .PHONY: bench-mutation
 bench-mutation: $(VENV)/.installed
 	$(VENV)/bin/python bench/mutation.py $(ARGS)

@@ -6,6 +6,8 @@ Commands:
     train-mutator: make the embedded diff model (GP corpus, tokenizer, training, model card).
     finetune-mutator: fine-tune a diff model on the diffs MAP-Elites accepted in runs.
     dataset, train-stage2, eval-stage2: stage 2, a model trained on the good programs runs found.
+    train-stage3, eval-stage3: stage 3, a terrain-conditioned inventor trained with RL (PPO), and
+        its evaluation against the best of N unconditional samples on each terrain.
     report: summary and pictures (archive heatmap, metric curves) of a run directory.
     simulate: build one walker (a seed or a program file), race it, report fitness and
         descriptors; optionally write its replay trace.
@@ -143,6 +145,48 @@ def _parser() -> argparse.ArgumentParser:
     e2.add_argument("--workers", type=int, default=2, help="evaluation processes (default 2)")
     e2.add_argument("--out", type=Path, default=None, help="write every figure (and the archives) as JSON here")
 
+    t3 = sub.add_parser("train-stage3", parents=[quiet],
+                        help="stage 3: train a terrain-conditioned inventor from a stage-2 model with PPO")
+    t3.add_argument("--model", type=Path, required=True, help="the stage-2 model folder (from train-stage2)")
+    t3.add_argument("--terrains", type=_terrain_set, default=("left-wall", "right-wall", "tunnel"), metavar="T,T,...",
+                    help="terrains to train on, comma-separated, or a set of the paper's: walls-tunnel "
+                         "(left-wall,right-wall,tunnel; the default) or walls-bumpy (left-wall,right-wall,bumpy)")
+    t3.add_argument("--out", type=Path, required=True, help="folder of the trained inventor")
+    t3.add_argument("--minutes", type=float, default=20.0, help="training wall-time budget (default 20)")
+    t3.add_argument("--iterations", type=int, default=200, help="most PPO iterations (default 200)")
+    t3.add_argument("--batch", type=int, default=24, help="programs sampled per iteration, over all terrains (default 24)")
+    t3.add_argument("--minibatch", type=int, default=8, help="programs per gradient step (default 8)")
+    t3.add_argument("--prefix-tokens", type=int, default=4, help="prefix vectors the terrain embedding writes (default 4)")
+    t3.add_argument("--ten", choices=("table", "profile"), default="table",
+                    help="terrain embedding: a learned block per terrain (table, the paper's discrete variant; default) "
+                         "or an MLP over the terrain's height profile, walls and ceiling (profile)")
+    t3.add_argument("--kl", type=float, default=0.05, help="KL penalty coefficient to the stage-2 model (default 0.05)")
+    t3.add_argument("--lm-lr", type=float, default=1e-4, help="learning rate of the language model (default 1e-4)")
+    t3.add_argument("--ten-lr", type=float, default=1e-2, help="terrain embedding and value head learning rate (default 1e-2)")
+    t3.add_argument("--max-new-tokens", type=int, default=768, help="longest program in tokens (default 768)")
+    t3.add_argument("--seconds", type=float, default=None,
+                    help=f"measured simulated seconds per program (default {DEFAULT_SETTINGS.sim_seconds:g})")
+    t3.add_argument("--workers", type=int, default=2, help="evaluation processes (default 2)")
+    t3.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
+    t3.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (default: torch's choice; use 1 on a machine busy with other work, "
+                         "where idle threads spin and sampling runs up to 10x slower)")
+    t3.add_argument("--rng-seed", type=int, default=0)
+
+    e3 = sub.add_parser("eval-stage3", parents=[quiet],
+                        help="stage 3: per terrain, the inventor's programs against the best of N unconditional ones")
+    e3.add_argument("--model", type=Path, required=True, help="a folder from train-stage3")
+    e3.add_argument("--samples", type=int, default=1024, help="N: programs from the stage-2 model and from its dataset (default 1024)")
+    e3.add_argument("--conditional", type=int, default=64, help="programs the inventor writes per terrain (default 64)")
+    e3.add_argument("--baseline", type=Path, default=None, help="the stage-2 model (default: the one the inventor started from)")
+    e3.add_argument("--dataset", type=Path, default=None,
+                    help="the stage-2 dataset (default: the one named in the stage-2 model's training log)")
+    e3.add_argument("--seconds", type=float, default=None, help="measured simulated seconds (default: as in training)")
+    e3.add_argument("--workers", type=int, default=2, help="evaluation processes (default 2)")
+    e3.add_argument("--plots", type=Path, default=None, help="folder for eval-<terrain>.png (default: the model folder)")
+    e3.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice; see train-stage3)")
+    e3.add_argument("--out", type=Path, default=None, help="write every figure as JSON here")
+
     lst = sub.add_parser("seeds", parents=[quiet], help="list the shipped seeds and how far each travels")
     _add_sim_options(lst)
     lst.add_argument("--json", action="store_true", help="print one JSON document")
@@ -159,6 +203,18 @@ def _seed_budgets(value: str) -> tuple[tuple[str, int], ...]:
             )
         pairs.append((name, int(evals)))
     return tuple(pairs)
+
+
+def _terrain_set(value: str) -> tuple[str, ...]:
+    from evolution.lm.stage3 import TERRAIN_SETS
+
+    names = TERRAIN_SETS.get(value) or tuple(t.strip() for t in value.split(",") if t.strip())
+    unknown = [t for t in names if t not in TERRAINS]
+    if not names or unknown or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: give distinct terrains from {', '.join(TERRAINS)} separated by commas "
+            f"(e.g. left-wall,right-wall,tunnel), or a set: {', '.join(TERRAIN_SETS)}")
+    return names
 
 
 def _add_sim_options(parser: argparse.ArgumentParser) -> None:
@@ -443,6 +499,71 @@ def _cmd_eval_stage2(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_stage3(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from evolution.lm.stage3 import Stage3Config, train_stage3
+
+    if args.minutes <= 0:
+        raise ValueError("--minutes must be positive")
+    if not (args.model / "config.json").is_file():
+        raise FileNotFoundError(f"{args.model} is not a model folder (no config.json); train a stage-2 model with: "
+                                "python -m evolution train-stage2 --dataset FILE --out DIR")
+    config = Stage3Config(out=args.out, model=args.model, terrains=args.terrains, prefix_tokens=args.prefix_tokens,
+                          ten=args.ten, iterations=args.iterations, time_limit_s=args.minutes * 60,
+                          batch_size=args.batch, minibatch_size=args.minibatch, lm_learning_rate=args.lm_lr,
+                          ten_learning_rate=args.ten_lr, kl_coef=args.kl, max_new_tokens=args.max_new_tokens,
+                          sim_seconds=args.seconds, workers=args.workers, device=args.device, threads=args.threads,
+                          seed=args.rng_seed)
+    config.check()
+    with tqdm(total=config.iterations, desc="stage 3", unit="iter", disable=args.quiet) as bar:
+
+        def on_iteration(stats: dict) -> None:
+            bar.update(1)
+            bar.set_postfix({t: f"{s['score']:.1f}" for t, s in stats["terrains"].items()} | {"kl": f"{stats['kl']:.2f}"})
+
+        out = train_stage3(config, on_iteration=on_iteration)
+    record = json.loads((out / "training_log.json").read_text())
+    log.info("%d PPO iterations in %.0f s -> %s (reward curve %s)", record["iterations"], record["wall_s"], out,
+             out / "reward_curve.png")
+    log.info("evaluate it with: python -m evolution eval-stage3 --model %s", out)
+    return 0
+
+
+def _cmd_eval_stage3(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from evolution.lm.stage3 import evaluate_stage3, format_table
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    bars: dict[str, tqdm] = {}
+
+    def on_progress(what: str, done: int, total: int) -> None:
+        if what not in bars:
+            bars[what] = tqdm(total=total, desc=f"sampling {what}", unit="program", disable=args.quiet)
+        bars[what].update(done - bars[what].n)
+
+    try:
+        evaluation = evaluate_stage3(args.model, samples=args.samples, conditional=args.conditional,
+                                     baseline=args.baseline, dataset=args.dataset, workers=args.workers,
+                                     sim_seconds=args.seconds, plots=args.plots or args.model, on_progress=on_progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    for line in format_table(evaluation):
+        log.info("%s", line)
+    log.info("the inventor matches or beats best-of-N on %d of %d terrains (its median program against the best of "
+             "N; plots eval-<terrain>.png in %s)", evaluation["beats"], evaluation["total"], args.plots or args.model)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(evaluation, indent=1))
+        log.info("figures -> %s", args.out)
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from evolution.loop import RunDirectory
     from evolution.report import draw, summary
@@ -481,7 +602,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = {"run": _cmd_run, "report": _cmd_report, "simulate": _cmd_simulate, "seeds": _cmd_seeds,
                     "serve-model": _cmd_serve_model, "train-mutator": _cmd_train_mutator,
                     "finetune-mutator": _cmd_finetune_mutator, "dataset": _cmd_dataset,
-                    "train-stage2": _cmd_train_stage2, "eval-stage2": _cmd_eval_stage2}
+                    "train-stage2": _cmd_train_stage2, "eval-stage2": _cmd_eval_stage2,
+                    "train-stage3": _cmd_train_stage3, "eval-stage3": _cmd_eval_stage3}
         return commands[args.command](args)
     except (ValueError, FileExistsError, FileNotFoundError) as exc:  # say what to change
         log.error("%s", exc)
