@@ -9,6 +9,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from elmweb.runs import views
+from elmweb.training import views as training_views
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -20,6 +21,8 @@ urlpatterns = [
     path("genomes/<int:pk>/lineage/", views.lineage_page, name="lineage"),
     path("compare/", views.compare_page, name="compare"),
     path("seeds/", views.seeds_page, name="seeds"),
+    path("models/", training_views.models_page, name="models"),
+    path("models/<int:pk>/", training_views.model_page, name="model"),
     path("healthz", views.healthz, name="healthz"),
     # browsers ask for /favicon.ico on every page, the admin's included
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),

@@ -71,3 +71,26 @@ export function pageData(id) {
   const element = document.getElementById(id);
   return element ? JSON.parse(element.textContent) : null;
 }
+
+/**
+ * Show `fields` ({name: [messages]}) in a form's error slots (elements with `data-error-for`),
+ * marking the inputs aria-invalid and opening a collapsed <details> that holds an error.
+ */
+export function showFieldErrors(form, fields) {
+  for (const slot of form.querySelectorAll("[data-error-for]")) {
+    const name = slot.dataset.errorFor;
+    const messages = fields[name];
+    slot.textContent = messages ? [].concat(messages).join(" ") : "";
+    if (messages) slot.closest("details")?.setAttribute("open", "");
+    const input = form.elements.namedItem(name); // a group of checkboxes has no setAttribute
+    if (input && input.setAttribute) {
+      if (messages) input.setAttribute("aria-invalid", "true");
+      else input.removeAttribute("aria-invalid");
+    }
+  }
+}
+
+/** The fields of a form that fail the browser's own checks (types, bounds), in order. */
+export function invalidFields(form) {
+  return [...form.elements].filter((element) => element.name && element.willValidate && !element.checkValidity());
+}

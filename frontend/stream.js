@@ -26,25 +26,25 @@ export function runSocketUrl(location, runId, lastId = 0) {
 }
 
 /**
- * Open a resumable event stream.
+ * A WebSocket that reconnects with backoff: the machinery under `openEventStream` and the
+ * training pages' job stream.
  *
  * @param {object} options
- * @param {(lastId: number) => string} options.url  socket URL for a cursor.
- * @param {number} [options.lastId=0]  the last event id already seen.
- * @param {(event: object) => void} options.onEvent  each new event, once, in id order.
- * @param {(state: string, detail?: object) => void} [options.onState]  "connecting",
- *   "open", "waiting" (detail.delay ms before the next try), "closed", or a fatal reason
+ * @param {() => string} options.url  socket URL of the next connection.
+ * @param {(data: object, info: {first: boolean}) => (string|void)} options.onMessage  each JSON
+ *   message (`first`: the first of its connection); return "stop" to close for good ("ended").
+ * @param {(state: string, detail?: object) => void} [options.onState]  "connecting", "open",
+ *   "waiting" (detail.delay ms before the next try), "ended", "closed", or a fatal reason
  *   ("unauthenticated", "not-found", "bad-request").
  * @param {Function} [options.WebSocket]  constructor (default: globalThis.WebSocket).
  * @param {object} [options.timers]  {setTimeout, clearTimeout}.
  * @param {object} [options.backoff]  options of backoffDelay.
- * @returns {{close(): void, lastId(): number, resetTo(id: number): void, state(): string}}
+ * @returns {{close(): void, state(): string, send(data: object): void}}
  */
-export function openEventStream(options) {
+export function openSocket(options) {
   const Socket = options.WebSocket ?? globalThis.WebSocket;
   const timers = options.timers ?? globalThis;
   const onState = options.onState ?? (() => {});
-  let lastId = options.lastId ?? 0;
   let attempt = 0;
   let socket = null;
   let timer = null;
@@ -60,7 +60,8 @@ export function openEventStream(options) {
     timer = null;
     if (stopped) return;
     setState("connecting");
-    const ws = new Socket(options.url(lastId));
+    const ws = new Socket(options.url());
+    let first = true;
     socket = ws;
     ws.onopen = () => {
       if (ws !== socket) return;
@@ -69,15 +70,20 @@ export function openEventStream(options) {
     };
     ws.onmessage = (message) => {
       if (ws !== socket) return;
-      let event;
+      let data;
       try {
-        event = JSON.parse(message.data);
+        data = JSON.parse(message.data);
       } catch {
         return; // not ours to judge: the server only sends JSON
       }
-      if (!event || typeof event.id !== "number" || event.id <= lastId) return;
-      lastId = event.id;
-      options.onEvent(event);
+      const info = { first };
+      first = false;
+      if (options.onMessage(data, info) === "stop") {
+        stopped = true;
+        socket = null;
+        ws.close(1000);
+        setState("ended");
+      }
     };
     ws.onclose = (close) => {
       if (ws !== socket) return;
@@ -100,6 +106,7 @@ export function openEventStream(options) {
   connect();
   return {
     close() {
+      if (stopped && socket === null && timer === null) return;
       stopped = true;
       if (timer !== null) timers.clearTimeout(timer);
       timer = null;
@@ -108,12 +115,45 @@ export function openEventStream(options) {
       if (ws) ws.close(1000);
       setState("closed");
     },
-    lastId: () => lastId,
     state: () => state,
+    send(data) {
+      if (socket && socket.readyState === 1) socket.send(JSON.stringify(data));
+    },
+  };
+}
+
+/**
+ * Open a resumable event stream.
+ *
+ * @param {object} options
+ * @param {(lastId: number) => string} options.url  socket URL for a cursor.
+ * @param {number} [options.lastId=0]  the last event id already seen.
+ * @param {(event: object) => void} options.onEvent  each new event, once, in id order.
+ * @param {(state: string, detail?: object) => void} [options.onState]  as in `openSocket`.
+ * @param {Function} [options.WebSocket]  constructor (default: globalThis.WebSocket).
+ * @param {object} [options.timers]  {setTimeout, clearTimeout}.
+ * @param {object} [options.backoff]  options of backoffDelay.
+ * @returns {{close(): void, lastId(): number, resetTo(id: number): void, state(): string}}
+ */
+export function openEventStream(options) {
+  let lastId = options.lastId ?? 0;
+  const socket = openSocket({
+    ...options,
+    url: () => options.url(lastId),
+    onMessage(event) {
+      if (!event || typeof event.id !== "number" || event.id <= lastId) return;
+      lastId = event.id;
+      options.onEvent(event);
+    },
+  });
+  return {
+    close: socket.close,
+    lastId: () => lastId,
+    state: socket.state,
     /** Move the cursor (the view was reset): the server replays from `id`. */
     resetTo(id) {
       lastId = id;
-      if (socket && socket.readyState === 1) socket.send(JSON.stringify({ last_id: id }));
+      socket.send({ last_id: id });
     },
   };
 }

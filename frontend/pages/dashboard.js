@@ -4,7 +4,7 @@
 import { ApiError, getJSON, postJSON } from "../api.js";
 import { drawSparkline } from "../chart.js";
 import { isLive } from "../controls.js";
-import { setControls, setStatus, wireControls } from "../dom.js";
+import { invalidFields, setControls, setStatus, showFieldErrors, wireControls } from "../dom.js";
 import { formatCompact, formatFitness, formatInt, formatPercent } from "../format.js";
 import { openEventStream, runSocketUrl } from "../stream.js";
 
@@ -124,22 +124,12 @@ function formData() {
   return data;
 }
 
-function showErrors(fields) {
-  for (const slot of form.querySelectorAll("[data-error-for]")) {
-    const messages = fields[slot.dataset.errorFor];
-    slot.textContent = messages ? [].concat(messages).join(" ") : "";
-    const input = form.elements.namedItem(slot.dataset.errorFor);
-    if (input && input.setAttribute) {
-      if (messages) input.setAttribute("aria-invalid", "true");
-      else input.removeAttribute("aria-invalid");
-    }
-  }
-}
+const showErrors = (fields) => showFieldErrors(form, fields);
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   // The browser checks types and bounds first (the same as the API's), the API the rest.
-  const invalid = [...form.elements].filter((element) => element.name && element.willValidate && !element.checkValidity());
+  const invalid = invalidFields(form);
   if (invalid.length) {
     showErrors(Object.fromEntries(invalid.map((element) => [element.name, [element.validationMessage]])));
     invalid[0].focus();

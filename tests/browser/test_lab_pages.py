@@ -249,7 +249,9 @@ def test_every_page_of_the_lab_loads_without_console_errors(
     run_id = finished_run["id"]
     genome = genome_pk(api, run_id, 1)
     answers = {}
-    for path in ("/", f"/runs/{run_id}/", f"/genomes/{genome}/", "/accounts/login/", "/admin/"):
+    paths = ("/", f"/runs/{run_id}/", f"/genomes/{genome}/", f"/compare/?runs={run_id}", "/seeds/", "/models/",
+             "/accounts/login/", "/admin/")
+    for path in paths:
         answers[path] = page.goto(path).status
         page.wait_for_timeout(SETTLE_MS)  # modules load, sockets open, first data arrives
     page.goto(f"/genomes/{genome}/")
@@ -267,3 +269,17 @@ def test_every_page_of_the_lab_loads_without_console_errors(
 def _lab_alive(lab: LiveLab) -> None:
     """Each scenario starts with daphne and the worker up (a dead one fails with its logs)."""
     lab.check_alive()
+
+
+def test_the_train_a_model_form_refuses_to_start_without_a_run_and_says_so_next_to_the_runs(
+    page: Any, page_errors: PageErrors, finished_run: dict[str, Any]
+) -> None:
+    page.goto("/models/")
+    page.wait_for_selector(f'input[name="runs"][value="{finished_run["id"]}"]')
+    page.evaluate("window.__still_here = true")
+    page.locator('#new-model-form button[type="submit"]').click()
+    slot = page.locator('[data-error-for="runs"]')
+    slot.wait_for(state="visible")
+    assert "run" in slot.inner_text().lower()
+    assert page.evaluate("window.__still_here === true")  # no navigation, nothing posted
+    assert not page_errors, str(page_errors)

@@ -1,31 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { backoffDelay, openEventStream, runSocketUrl } from "../../frontend/stream.js";
-
-class FakeSocket {
-  static all = [];
-  constructor(url) {
-    this.url = url;
-    this.readyState = 0;
-    this.sent = [];
-    FakeSocket.all.push(this);
-  }
-  open() { this.readyState = 1; this.onopen?.(); }
-  receive(event) { this.onmessage?.({ data: JSON.stringify(event) }); }
-  drop(code = 1006) { this.readyState = 3; this.onclose?.({ code }); }
-  send(text) { this.sent.push(JSON.parse(text)); }
-  close(code) { this.closedWith = code; this.readyState = 3; this.onclose?.({ code }); }
-}
-
-function fakeTimers() {
-  const pending = [];
-  return {
-    pending,
-    setTimeout(fn, delay) { pending.push({ fn, delay }); return pending.length; },
-    clearTimeout(id) { pending[id - 1].fn = () => {}; },
-    runNext() { const next = pending.shift(); next.fn(); return next.delay; },
-  };
-}
+import { FakeSocket, fakeTimers } from "./fakes.mjs";
 
 function setup(extra = {}) {
   FakeSocket.all = [];

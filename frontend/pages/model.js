@@ -1,0 +1,225 @@
+// One trained model (/models/<id>/), live over its WebSocket /ws/models/<id>/ (no polling):
+// status, progress and the loss curve while it trains, Cancel while it runs, and once done
+// its evaluation figures and the archive of the programs it wrote (max over mass).
+
+import { getJSON, postJSON } from "../api.js";
+import { binCentre, cellAtPoint, fitnessRange, mapView } from "../archive.js";
+import { cssVar, onViewChange, scheduler } from "../canvas.js";
+import { drawCurves } from "../chart.js";
+import { highlightCode, pageData, setStatus } from "../dom.js";
+import { formatCompact, formatFitness, formatInt, formatPercent } from "../format.js";
+import { drawArchiveMap, drawLegend } from "../mapview.js";
+import {
+  applyModelMessage, archiveFromEvaluation, failureRows, isTerminal, lastLoss, modelSocketUrl, openModelStream,
+} from "../training.js";
+
+const $ = (id) => document.getElementById(id);
+const initial = pageData("model-data");
+let job = { ...initial, loss: initial.loss ?? [] };
+let archive = null; // archiveFromEvaluation(...) once the evaluation is loaded
+let hover = -1;
+let evaluationLoaded = false;
+
+const lossCanvas = $("loss-curve");
+const mapCanvas = $("archive-map");
+const tip = $("map-tip");
+const cancelButton = $("cancel-button");
+const streamState = $("stream-state");
+
+// -- drawing -------------------------------------------------------------------------------------
+const drawLoss = scheduler(() => drawCurves(lossCanvas, [job.loss], { key: "loss", x: "step", colors: [cssVar("--accent")] }));
+
+const drawMap = scheduler(() => {
+  if (!archive) return;
+  drawArchiveMap(mapCanvas, mapView(archive, "max"), fitnessRange(archive), { hover });
+});
+
+onViewChange(() => {
+  drawLoss();
+  drawMap();
+});
+
+// -- the job -------------------------------------------------------------------------------------
+function showJob() {
+  setStatus($("model-status"), job.status);
+  const progress = Number.isFinite(job.progress) ? job.progress : 0;
+  $("model-progress").value = progress;
+  $("progress-text").textContent = formatPercent(progress, 0);
+  $("model-error").textContent = job.status === "failed" ? job.error || "the job failed" : job.error || "";
+  $("last-loss").textContent = formatCompact(lastLoss(job.loss));
+  $("loss-steps").textContent = job.loss.length ? formatInt(job.loss.at(-1).step) : "–";
+  const terminal = isTerminal(job.status);
+  cancelButton.hidden = terminal;
+  cancelButton.disabled = terminal || job.cancel_requested === true;
+  if (job.path) {
+    $("model-path").textContent = job.path;
+    $("model-folder").hidden = false;
+  }
+  if (job.evaluation) showFigures(job.evaluation);
+  drawLoss();
+  if (job.status === "done" && !evaluationLoaded) loadEvaluation();
+}
+
+function showFigures(evaluation) {
+  $("evaluation-empty").hidden = true;
+  $("evaluation-figures").hidden = false;
+  const formats = {
+    samples: formatInt,
+    valid_rate: (v) => formatPercent(v),
+    distinct: formatInt,
+    niches: formatInt,
+    coverage: (v) => formatPercent(v),
+    qd_score: formatCompact,
+    max_fitness: formatFitness,
+  };
+  for (const [key, format] of Object.entries(formats)) {
+    const slot = document.querySelector(`[data-figure="${key}"]`);
+    if (slot) slot.textContent = format(evaluation[key]);
+  }
+  const rows = failureRows(evaluation.failures);
+  const items = rows.map(([kind, count]) => {
+    const li = document.createElement("li");
+    li.textContent = `${kind}: ${formatInt(count)}`;
+    return li;
+  });
+  if (!items.length) {
+    const li = document.createElement("li");
+    li.className = "muted";
+    li.textContent = "none";
+    items.push(li);
+  }
+  $("failures").replaceChildren(...items);
+}
+
+async function loadEvaluation() {
+  evaluationLoaded = true;
+  try {
+    const evaluation = await getJSON(`/api/models/${job.id}/evaluation`);
+    showFigures(evaluation);
+    archive = archiveFromEvaluation(evaluation.archive);
+    $("map-empty").textContent = `${formatInt(archive.cells.size)} niches filled by the samples; click a cell to read its program.`;
+    drawMap();
+  } catch (error) {
+    evaluationLoaded = false;
+    $("map-empty").textContent = `Could not load the evaluation: ${error.message}`;
+  }
+}
+
+// The socket carries status, progress, loss and the evaluation summary; the dataset figures and
+// the model folder come with the job itself, read again when its status changes.
+async function refreshJob() {
+  try {
+    const answer = await getJSON(`/api/models/${job.id}`);
+    job = { ...job, ...answer, loss: job.loss, status: job.status, progress: job.progress };
+    $("dataset-programs").textContent = formatInt(job.dataset_programs);
+    $("dataset-heldout").textContent = formatInt(job.dataset_heldout);
+    $("dataset-niches").textContent = formatInt(job.dataset_niches);
+    showJob();
+  } catch {
+    // the page keeps what it shows; the next status change tries again
+  }
+}
+
+cancelButton.addEventListener("click", async () => {
+  cancelButton.disabled = true;
+  try {
+    const answer = await postJSON(`/api/models/${job.id}/cancel`);
+    job = { ...job, ...answer, loss: job.loss };
+    showJob();
+  } catch (error) {
+    $("model-error").textContent = `Cancel: ${error.message}`;
+    cancelButton.disabled = isTerminal(job.status);
+  }
+});
+
+// -- map interaction ----------------------------------------------------------------------------
+function eliteAt(index) {
+  return index < 0 || !archive ? null : mapView(archive, "max").grid[index];
+}
+
+function pointIndex(event) {
+  const rect = mapCanvas.getBoundingClientRect();
+  const px = event.clientX - rect.left;
+  const py = event.clientY - rect.top;
+  return [cellAtPoint(archive.dims[0], archive.dims[1], rect.width, rect.height, px, py), px, py];
+}
+
+function showTip(index, px, py) {
+  const elite = eliteAt(index);
+  hover = index;
+  drawMap();
+  if (!elite) {
+    tip.hidden = true;
+    return;
+  }
+  const lines = [`fitness ${formatFitness(elite.fitness)}`, `sample #${elite.gid}`];
+  elite.cell.forEach((bin, dim) => {
+    const name = archive.names[dim] ?? `d${dim}`;
+    lines.push(`${name}: ${formatCompact(elite.descriptor?.[dim] ?? binCentre(archive, dim, bin))} (bin ${bin})`);
+  });
+  tip.replaceChildren(...lines.map((text) => Object.assign(document.createElement("div"), { textContent: text })));
+  tip.style.left = `${Math.min(px + 14, mapCanvas.clientWidth - 210)}px`;
+  tip.style.top = `${Math.min(py + 14, mapCanvas.clientHeight - 100)}px`;
+  tip.hidden = false;
+}
+
+function showProgram(elite) {
+  const pre = $("program-text");
+  if (!elite) return;
+  $("program-empty").textContent = `Sample #${elite.gid}, fitness ${formatFitness(elite.fitness)}, cell ${elite.cell.join(", ")}`;
+  pre.querySelector("code").textContent = elite.text || "(no text)";
+  highlightCode(pre);
+  pre.hidden = false;
+}
+
+mapCanvas.addEventListener("mousemove", (event) => {
+  if (archive) showTip(...pointIndex(event));
+});
+mapCanvas.addEventListener("mouseleave", () => {
+  hover = -1;
+  tip.hidden = true;
+  drawMap();
+});
+mapCanvas.addEventListener("click", (event) => {
+  if (archive) showProgram(eliteAt(pointIndex(event)[0]));
+});
+mapCanvas.addEventListener("keydown", (event) => {
+  if (!archive) return;
+  const [rows, cols] = archive.dims;
+  let i = hover < 0 ? 0 : hover;
+  const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: cols, ArrowDown: -cols };
+  if (event.key in moves) {
+    event.preventDefault();
+    i = Math.min(rows * cols - 1, Math.max(0, i + moves[event.key]));
+    const size = Math.min(mapCanvas.clientWidth / cols, mapCanvas.clientHeight / rows);
+    showTip(i, (i % cols) * size, (rows - 1 - Math.floor(i / cols)) * size);
+  } else if (event.key === "Enter" && hover >= 0) {
+    showProgram(eliteAt(hover));
+  }
+});
+
+// -- start ---------------------------------------------------------------------------------------
+drawLegend($("map-legend"));
+showJob();
+if (!isTerminal(job.status)) {
+  openModelStream({
+    url: () => modelSocketUrl(window.location, job.id),
+    onMessage(message, { first }) {
+      const before = job.status;
+      job = applyModelMessage(job, message, { first });
+      showJob();
+      if (job.status !== before || first) refreshJob();
+    },
+    onState(state, detail) {
+      const words = {
+        connecting: "connecting…",
+        open: "live",
+        ended: "finished",
+        closed: "closed",
+        unauthenticated: "log in again to follow this job",
+        "not-found": "this model no longer exists",
+      };
+      streamState.textContent = state === "waiting" ? `reconnecting in ${Math.ceil(detail.delay / 1000)} s…` : words[state] ?? state;
+    },
+  });
+}
