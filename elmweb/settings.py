@@ -184,6 +184,10 @@ RUN_HEARTBEAT_S = min(5.0, RUN_STALE_AFTER_S / 3)
 WATCHDOG_INTERVAL_S = env_float("WATCHDOG_INTERVAL_S", default=10.0, minimum=0.1)
 # Processes a step evaluates its batch with (0: in the worker's own process), as the CLI's
 # --workers (default 2).
+# Training jobs (elmweb.training): their task touches the job's row every TRAIN_HEARTBEAT_S; the
+# watchdog marks a job failed when its row is older than TRAIN_STALE_AFTER_S (its worker died).
+TRAIN_STALE_AFTER_S = env_float("TRAIN_STALE_AFTER_S", default=180.0, minimum=1.0)
+TRAIN_HEARTBEAT_S = min(30.0, TRAIN_STALE_AFTER_S / 4)
 EVAL_WORKERS = env_int("EVAL_WORKERS", default=2, minimum=0, maximum=256)
 # A step runs batches of one run back to back for up to this long before queueing the next
 # step (saves a broker trip per batch; runs take turns on the workers at this granularity).

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
 from elmweb.runs import engine, services
+from elmweb.training.services import models_recover_stale
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ def record_traces(run_id: int, batch: int) -> int:
 
 
 class Watchdog(threading.Thread):
-    """Re-enqueues stale runs every ``WATCHDOG_INTERVAL_S`` seconds, from the worker's main process."""
+    """Every ``WATCHDOG_INTERVAL_S`` seconds, from the worker's main process: re-enqueues stale
+    runs and fails training jobs whose worker died."""
 
     def __init__(self) -> None:
         super().__init__(name="elmweb-watchdog", daemon=True)
@@ -58,6 +60,7 @@ class Watchdog(threading.Thread):
             close_old_connections()
             try:
                 services.runs_recover_stale()
+                models_recover_stale()
             except DatabaseError:
                 log.warning("watchdog: database error; trying again next round", exc_info=True)
             if self.stopping.wait(settings.WATCHDOG_INTERVAL_S):

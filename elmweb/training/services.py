@@ -8,18 +8,19 @@ reports the loss and progress into the job's row, and honours cancellation betwe
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
-from transformers import TrainerCallback
 
 from elmweb.runs.models import Genome, Run
 from elmweb.runs.services import Conflict
@@ -126,29 +127,83 @@ def _update(model_id: int, **fields: Any) -> None:
     TrainedModel.objects.filter(pk=model_id).update(updated_at=timezone.now(), **fields)
 
 
-class _Report(TrainerCallback):
-    """Writes the loss and progress of a training job into its row; stops on cancellation."""
+def _report(model_id: int) -> Any:
+    """A ``TrainerCallback`` that writes a job's loss and progress into its row and stops on
+    cancellation (``.cancelled`` says whether it did). transformers is imported here, not at
+    module level, so workers that never train do not load it."""
+    from transformers import TrainerCallback
+
+    class _Report(TrainerCallback):
+        def __init__(self, model_id: int) -> None:
+            self.model_id = model_id
+            self.loss: list[dict[str, float]] = []
+            self.last = 0.0
+            self.cancelled = False
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
+            if logs and "loss" in logs:
+                self.loss.append({"step": state.global_step, "loss": float(logs["loss"])})
+                _update(self.model_id, loss=self.loss)
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if time.monotonic() - self.last < PROGRESS_EVERY_S:
+                return
+            self.last = time.monotonic()
+            _update(self.model_id, progress=min(1.0, state.global_step / max(1, state.max_steps)))
+            if TrainedModel.objects.filter(pk=self.model_id, cancel_requested=True).exists():
+                log.info("model %d: cancelled at step %d", self.model_id, state.global_step)
+                self.cancelled = True
+                control.should_training_stop = True
+
+    return _Report(model_id)
+
+
+class _Heartbeat(threading.Thread):
+    """Touches a job's row every ``TRAIN_HEARTBEAT_S`` while its task runs (whatever the phase),
+    so the watchdog can tell a job whose worker died from a slow one."""
 
     def __init__(self, model_id: int) -> None:
+        super().__init__(name=f"model-{model_id}-heartbeat", daemon=True)
         self.model_id = model_id
-        self.loss: list[dict[str, float]] = []
-        self.last = 0.0
-        self.cancelled = False
+        self.stopping = threading.Event()
 
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
-        if logs and "loss" in logs:
-            self.loss.append({"step": state.global_step, "loss": float(logs["loss"])})
-            _update(self.model_id, loss=self.loss)
+    def run(self) -> None:
+        while not self.stopping.wait(settings.TRAIN_HEARTBEAT_S):
+            try:
+                _update(self.model_id)
+            except DatabaseError:
+                log.warning("model %d: heartbeat failed; trying again", self.model_id, exc_info=True)
+            finally:
+                close_old_connections()
 
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if time.monotonic() - self.last < PROGRESS_EVERY_S:
-            return
-        self.last = time.monotonic()
-        _update(self.model_id, progress=min(1.0, state.global_step / max(1, state.max_steps)))
-        if TrainedModel.objects.filter(pk=self.model_id, cancel_requested=True).exists():
-            log.info("model %d: cancelled at step %d", self.model_id, state.global_step)
-            self.cancelled = True
-            control.should_training_stop = True
+    def __enter__(self) -> _Heartbeat:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.join()
+
+
+def models_recover_stale() -> list[int]:
+    """The watchdog's part for training jobs: fail the ones whose worker stopped.
+
+    A job in ``training`` or ``evaluating`` whose row has not been touched for
+    ``TRAIN_STALE_AFTER_S`` lost its worker (killed, restarted); its partial model is useless,
+    so it is marked failed with a message saying to start it again.
+
+    Returns:
+        The ids of the jobs marked failed.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.TRAIN_STALE_AFTER_S)
+    active = (TrainedModel.Status.TRAINING, TrainedModel.Status.EVALUATING)
+    stale = list(TrainedModel.objects.filter(status__in=active, updated_at__lt=cutoff).values_list("pk", flat=True))
+    failed = [pk for pk in stale if TrainedModel.objects.filter(pk=pk, status__in=active, updated_at__lt=cutoff).update(
+        status=TrainedModel.Status.FAILED, finished_at=timezone.now(), updated_at=timezone.now(),
+        error="the worker training this model stopped (killed or restarted); start the training again")]
+    if failed:
+        log.warning("watchdog: training jobs %s lost their worker; marked failed", failed)
+    return failed
 
 
 def model_train(*, model_id: int) -> str:
@@ -157,8 +212,6 @@ def model_train(*, model_id: int) -> str:
     Returns:
         The job's final status.
     """
-    from evolution.lm.stage2 import Stage2Config, evaluate_model, train_stage2
-
     with transaction.atomic():
         job = TrainedModel.objects.select_for_update().get(pk=model_id)
         if job.status != TrainedModel.Status.QUEUED:
@@ -166,8 +219,16 @@ def model_train(*, model_id: int) -> str:
             return job.status
         job.status, job.started_at, job.error = TrainedModel.Status.TRAINING, timezone.now(), ""
         job.save(update_fields=["status", "started_at", "error", "updated_at"])
+    with _Heartbeat(model_id):
+        return _train_job(job)
+
+
+def _train_job(job: TrainedModel) -> str:
+    from evolution.lm.stage2 import Stage2Config, evaluate_model, train_stage2
+
+    model_id = job.pk
     folder = Path(settings.MODELS_DIR) / f"model-{model_id}"
-    report = _Report(model_id)
+    report = _report(model_id)
     try:
         records = dataset(list(job.runs.values_list("pk", flat=True)), threshold=job.threshold, heldout=job.heldout)
         data = write_dataset(records, folder / "dataset.jsonl")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 from unittest import mock
 
@@ -182,3 +183,30 @@ def test_staff_see_trained_models_in_the_admin_read_only(django_user_model, user
     assert client.get("/admin/training/trainedmodel/").status_code == 200
     page = client.get(f"/admin/training/trainedmodel/{job.pk}/change/")
     assert page.status_code == 200 and b'name="_save"' not in page.content
+
+
+def test_the_watchdog_fails_a_training_job_whose_worker_stopped_and_leaves_live_ones(user, finished_run, tiny_base, settings) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.TRAIN_STALE_AFTER_S = 60
+    dead, alive, queued = (start_job(user, finished_run, tiny_base) for _ in range(3))
+    long_ago = timezone.now() - timedelta(seconds=120)
+    TrainedModel.objects.filter(pk=dead.pk).update(status="training", updated_at=long_ago)
+    TrainedModel.objects.filter(pk=alive.pk).update(status="evaluating", updated_at=timezone.now())
+    TrainedModel.objects.filter(pk=queued.pk).update(updated_at=long_ago)
+    assert services.models_recover_stale() == [dead.pk]
+    statuses = dict(TrainedModel.objects.values_list("pk", "status"))
+    assert (statuses[dead.pk], statuses[alive.pk], statuses[queued.pk]) == ("failed", "evaluating", "queued")
+    assert "start the training again" in TrainedModel.objects.get(pk=dead.pk).error
+    assert services.models_recover_stale() == []
+
+
+def test_a_training_job_touches_its_row_while_it_runs(user, finished_run, tiny_base, settings) -> None:
+    settings.TRAIN_HEARTBEAT_S = 0.05
+    job = start_job(user, finished_run, tiny_base)
+    before = TrainedModel.objects.get(pk=job.pk).updated_at
+    with services._Heartbeat(job.pk):
+        time.sleep(0.3)
+    assert TrainedModel.objects.get(pk=job.pk).updated_at > before
