@@ -287,10 +287,12 @@ def write_card(folder: Path) -> Path:
             f"{probe['children_per_s']:.1f} children/s in batches of 32 "
             f"(failures: {', '.join(f'{k} {v}' for k, v in sorted(probe['failures'].items())) or 'none'}).",
         ]
+    if record.get("note"):
+        lines += ["", record["note"]]
     lines += [
         "",
         "## Reproduce",
-        "`make train-mutator` (GP corpus runs, tokenizer, training; about 2 h on 2 CPU cores), or "
+        "`make train-mutator` (GP corpus runs, tokenizer, 95 min of training on 2 CPU cores), or "
         "`python -m evolution finetune-mutator --run RUN_DIR --out FOLDER` for the fine-tuned kind.",
         "",
     ]
