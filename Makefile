@@ -11,6 +11,8 @@ PORT ?= 8000
 # The browser tests (tests/browser) drive Debian's Chromium through Playwright; pip's
 # playwright package brings the driver only, and no browser is ever downloaded.
 CHROMIUM = /usr/bin/chromium
+# Node runs the front end's pure-module tests (`node --test`); Debian's nodejs is enough.
+NODE = /usr/bin/node
 # apt-get as root, else through sudo where there is one (empty: try as we are).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null && echo sudo; })
 
@@ -35,8 +37,7 @@ run: $(VENV)/.installed
 	$(VENV)/bin/python manage.py collectstatic --noinput --verbosity 0
 	exec $(VENV)/bin/python -m elmweb.launch --host $(HOST) --port $(PORT)
 
-# Node runs the front end's pure-module tests (`node --test`); Debian's nodejs is enough.
-NODE = /usr/bin/node
+# Installed only when missing.
 $(NODE):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs
