@@ -133,21 +133,15 @@ def main() -> None:
         sys.exit(f"the embedded diff model is missing ({DEFAULT_DIFF_MODEL}); build it with `make train-mutator`")
     OUT.mkdir(parents=True, exist_ok=True)
 
-    from evolution.lm.mutator import default_train_config, finetune_mutator
+    from evolution.lm.mutator import finetune_mutator
 
     results: dict[str, dict] = {}
     _, results["gp"] = bench_run("gp", args, mutation="gp")
     embedded, results["diff"] = bench_run("diff", args, mutation="diff")
     tuned = OUT / "mutation" / "diff-finetuned-model"
     shutil.rmtree(tuned, ignore_errors=True)
-    config = None
-    if args.finetune_steps:
-        from dataclasses import replace
-
-        config = replace(default_train_config(minutes=None, max_steps=args.finetune_steps), out=tuned,
-                         learning_rate=2e-4, warmup_steps=10, save_every=None)
     started = time.perf_counter()
-    finetune_mutator(model=DEFAULT_DIFF_MODEL, run_dirs=[embedded.path], out=tuned, train_config=config, probe=0)
+    finetune_mutator(model=DEFAULT_DIFF_MODEL, run_dirs=[embedded.path], out=tuned, steps=args.finetune_steps, probe=0)
     finetune_s = time.perf_counter() - started
     _, results["diff-finetuned"] = bench_run("diff-finetuned", args, mutation="diff", model=str(tuned))
     for i, model in enumerate(args.model):

@@ -390,9 +390,7 @@ def _cmd_train_mutator(args: argparse.Namespace) -> int:
 
 
 def _cmd_finetune_mutator(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from evolution.lm.mutator import default_train_config, finetune_mutator
+    from evolution.lm.mutator import finetune_mutator
     from evolution.mutation import DEFAULT_DIFF_MODEL
 
     model = args.model or DEFAULT_DIFF_MODEL
@@ -404,11 +402,7 @@ def _cmd_finetune_mutator(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"{run_dir} is not a run directory with genomes (no genomes.jsonl)")
     if args.steps is not None and args.steps < 1:
         raise ValueError("--steps must be positive")
-    config = None
-    if args.steps is not None:
-        config = replace(default_train_config(minutes=None, max_steps=args.steps), out=args.out,
-                         learning_rate=2e-4, warmup_steps=min(10, args.steps), save_every=None)
-    out = finetune_mutator(model=model, run_dirs=args.runs, out=args.out, train_config=config, probe=args.probe)
+    out = finetune_mutator(model=model, run_dirs=args.runs, out=args.out, steps=args.steps, probe=args.probe)
     _log_trained(out)
     log.info("use it with: python -m evolution run --mutation diff --model %s --out RUN_DIR", out)
     return 0

@@ -55,7 +55,7 @@ def summary(job: TrainedModel) -> dict[str, Any]:
         "loss": job.loss,
         "created_at": job.created_at.isoformat(),
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-        "evaluation": {k: v for k, v in job.evaluation.items() if k != "archive"} if job.evaluation else None,
+        "evaluation": TrainedModel.evaluation_summary(job.evaluation),
     }
     return data
 

@@ -25,8 +25,8 @@ CLOSE_NOT_FOUND = 4404
 def _snapshot(model_id: int) -> dict[str, Any] | None:
     row = (TrainedModel.objects.filter(pk=model_id)
            .values("status", "progress", "error", "loss", "evaluation", "updated_at").first())
-    if row and row["evaluation"]:
-        row["evaluation"] = {k: v for k, v in row["evaluation"].items() if k != "archive"}
+    if row:
+        row["evaluation"] = TrainedModel.evaluation_summary(row["evaluation"])
     return row
 
 

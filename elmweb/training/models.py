@@ -62,5 +62,10 @@ class TrainedModel(models.Model):
     class Meta:
         ordering = ["-id"]
 
+    @staticmethod
+    def evaluation_summary(evaluation: dict | None) -> dict | None:
+        """An evaluation's figures without its archive (which can hold ~1,000 programs)."""
+        return {k: v for k, v in evaluation.items() if k != "archive"} if evaluation else None
+
     def __str__(self) -> str:
         return f"model {self.pk} {self.name or ''} ({self.status})".replace("  ", " ")

@@ -161,9 +161,15 @@ def train_mutator(config: MutatorConfig, *, run_dirs: Sequence[Path] | None = No
 
 
 def finetune_mutator(
-    *, model: Path, run_dirs: Sequence[Path], out: Path, train_config: TrainConfig | None = None, probe: int = 64
+    *, model: Path, run_dirs: Sequence[Path], out: Path, steps: int | None = None,
+    train_config: TrainConfig | None = None, probe: int = 64,
 ) -> Path:
     """The paper's step: continue training ``model`` on the diffs MAP-Elites accepted in runs.
+
+    Args:
+        steps: Optimizer steps (default: about two passes over the accepted diffs), at a
+            fine-tuning learning rate (2e-4) with a short warm-up.
+        train_config: Every optimisation setting instead (``steps`` is then ignored).
 
     Raises:
         ValueError: If the runs hold no accepted child that differs from its parent.
@@ -175,9 +181,10 @@ def finetune_mutator(
         raise ValueError(f"no accepted children in {', '.join(map(str, run_dirs))}; run longer or check the runs' genomes.jsonl")
     tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=True)
     lm = AutoModelForCausalLM.from_pretrained(model, local_files_only=True)
-    # about two passes over the accepted diffs (rows hold one parent's children, mostly one)
+    # default: about two passes over the accepted diffs (rows hold one parent's children, mostly one)
+    steps = steps or max(20, len(examples) // 4)
     base = train_config or replace(
-        default_train_config(minutes=None, max_steps=max(20, len(examples) // 4)), learning_rate=2e-4, warmup_steps=10, save_every=None
+        default_train_config(minutes=None, max_steps=steps), learning_rate=2e-4, warmup_steps=min(10, steps), save_every=None
     )
     result = train(_with_out(base, out), lm, tokenizer, training_examples(examples))
     _merge_log(result, {"finetuned_from": str(model), "accepted_examples": len(examples), "runs": [str(d) for d in run_dirs]})
