@@ -108,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
     tm.add_argument("--workers", type=int, default=2, help="evaluation processes for the corpus runs (default 2)")
     tm.add_argument("--continue-from", type=Path, default=None, metavar="MODEL",
                     help="train a model made by this command further on the same corpus (a new warm-up and decay)")
+    tm.add_argument("--reuse-corpus", action="store_true",
+                    help="train on the corpus already prepared in --work (no GP runs): e.g. a copied corpus on a GPU machine")
+    tm.add_argument("--batch", type=int, default=None,
+                    help="packed rows of up to 1024 tokens per step (default 2, for a CPU; a GPU wants 16-64)")
+    tm.add_argument("--lr", type=float, default=None, help="peak learning rate (default 0.0015)")
 
     ft = sub.add_parser("finetune-mutator", parents=[quiet],
                         help="fine-tune a diff model on the diffs MAP-Elites accepted in runs (the paper's step)")
@@ -374,14 +379,20 @@ def _cmd_train_mutator(args: argparse.Namespace) -> int:
 
     if args.minutes <= 0 or args.steps < 1 or args.layers < 1 or args.width < 8 or args.probe < 0:
         raise ValueError("--minutes, --steps, --layers and --width must be positive (--width at least 8), --probe >= 0")
+    if (args.batch is not None and args.batch < 1) or (args.lr is not None and not 0 < args.lr < 1):
+        raise ValueError("--batch must be >= 1 and --lr between 0 and 1 (e.g. 0.0015)")
     heads = next(h for h in (8, 4, 2, 1) if args.width % h == 0 and args.width // h >= 8)
+    train_config = default_train_config(minutes=args.minutes, max_steps=args.steps)
+    train_config = replace(train_config, batch_size=args.batch or train_config.batch_size,
+                           learning_rate=args.lr or train_config.learning_rate)
     config = MutatorConfig(
         out=args.out or DEFAULT_DIFF_MODEL,
         work=args.work,
         size=replace(ModelSize(), n_layer=args.layers, n_embd=args.width, n_head=heads),
-        train=default_train_config(minutes=args.minutes, max_steps=args.steps),
+        train=train_config,
         probe=args.probe,
         continue_from=args.continue_from,
+        reuse_corpus=args.reuse_corpus,
         **({"seeds": args.seeds} if args.seeds else {}),
     )
     out = train_mutator(config, workers=args.workers)

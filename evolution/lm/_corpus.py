@@ -26,12 +26,15 @@ class MutationExample:
         message: The commit message (one of ``DIFF_MESSAGES``).
         diff: Unified diff from the parent to the child.
         source: Where it came from, e.g. ``"square:gp"``.
+        preamble: Fixed code the run put before every program (a CPPN seed's ``query_cppn``);
+            not part of the diff format, but needed to run the parent or a child.
     """
 
     parent: str
     message: str
     diff: str
     source: str = ""
+    preamble: str = ""
 
 
 def gp_message(gp_message_text: str) -> str:
@@ -70,6 +73,8 @@ def run_examples(run_dir: Path, *, context: int = 1, accepted_only: bool = False
         raise FileNotFoundError(f"{path} does not exist; pass a run directory made by 'python -m evolution run'")
     texts: dict[int, str] = {}
     name = Path(run_dir).name
+    state = Path(run_dir) / "state.json"
+    preamble = json.loads(state.read_text()).get("preamble", "") if state.exists() else ""
     with path.open() as lines:
         for line in lines:
             record = json.loads(line)
@@ -80,7 +85,7 @@ def run_examples(run_dir: Path, *, context: int = 1, accepted_only: bool = False
             if accepted_only and record["outcome"] not in ("new_cell", "improved"):
                 continue
             message = _message_of(record)
-            yield MutationExample(parent, message, unified_diff(parent, record["text"], context=context), f"{name}:{record['operator']}")
+            yield MutationExample(parent, message, unified_diff(parent, record["text"], context=context), f"{name}:{record['operator']}", preamble)
 
 
 def _message_of(record: dict) -> str:

@@ -323,7 +323,8 @@ def train(
         report_to="none",
         seed=config.seed,
         train_sampling_strategy="group_by_length",
-        dataloader_num_workers=0,
+        # on a GPU, building the (B, 1, T, T) block masks in the main process would starve it
+        dataloader_num_workers=4 if torch.cuda.is_available() else 0,
         remove_unused_columns=False,
         use_cpu=not torch.cuda.is_available(),
         bf16=config.bf16,
@@ -355,6 +356,7 @@ def train(
         "steps": trainer.state.global_step,
         "epochs": trainer.state.global_step * config.batch_size / len(dataset),
         "wall_s": wall,
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
         "final_loss": history[-1]["loss"] if history else math.nan,
         "loss": [{"step": h["step"], "loss": h["loss"]} for h in history],
     }

@@ -55,6 +55,9 @@ class MutatorConfig:
         continue_from: A model this function made before: train it further on the same corpus
             (its tokenizer and weights; a new learning-rate warm-up and decay) instead of
             starting from random weights. Its earlier phases are kept in the training log.
+        reuse_corpus: Train on the corpus already in ``work`` (``corpus-train.jsonl``,
+            ``corpus-heldout.jsonl``, ``corpus.json``, written by ``prepare_corpus``) instead of
+            running GP and building it: for training elsewhere (a GPU machine) on a copied corpus.
     """
 
     out: Path
@@ -67,6 +70,7 @@ class MutatorConfig:
     holdout: float = 0.02
     probe: int = 128
     continue_from: Path | None = None
+    reuse_corpus: bool = False
 
 
 def default_train_config(*, minutes: float | None, max_steps: int = 20_000) -> TrainConfig:
@@ -130,14 +134,46 @@ def corpus_runs(config: MutatorConfig, *, workers: int = 2) -> list[Path]:
     return dirs
 
 
+def prepare_corpus(work: Path, run_dirs: Sequence[Path], *, context: int = 1, holdout: float = 0.02) -> dict:
+    """Build the diff corpus of ``run_dirs`` and write it to ``work``; returns its description.
+
+    Writes ``corpus-train.jsonl``, ``corpus-heldout.jsonl`` (whole parents held out) and
+    ``corpus.json`` (the runs, context and counts), which ``load_corpus`` reads back.
+    """
+    corpus = build_corpus(run_dirs, context=context)
+    train_set, held = split_by_parent(corpus, holdout)
+    work = Path(work)
+    write_corpus(train_set, work / "corpus-train.jsonl")
+    write_corpus(held, work / "corpus-heldout.jsonl")
+    info = {"runs": [str(d) for d in run_dirs], "examples": len(train_set), "heldout": len(held), "context": context}
+    (work / "corpus.json").write_text(json.dumps(info, indent=1))
+    log.info("corpus: %d training examples, %d held out", len(train_set), len(held))
+    return info
+
+
+def load_corpus(work: Path) -> tuple[list[MutationExample], list[MutationExample], dict]:
+    """(training examples, held-out examples, description) that ``prepare_corpus`` wrote to ``work``.
+
+    Raises:
+        FileNotFoundError: If ``work`` holds no prepared corpus.
+    """
+    work = Path(work)
+    missing = [n for n in ("corpus-train.jsonl", "corpus-heldout.jsonl", "corpus.json") if not (work / n).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{work} holds no prepared corpus (missing {', '.join(missing)}); run train-mutator once without "
+            "--reuse-corpus to build it, or copy those files from a folder where it ran"
+        )
+    info = json.loads((work / "corpus.json").read_text())
+    return read_corpus(work / "corpus-train.jsonl"), read_corpus(work / "corpus-heldout.jsonl"), info
+
+
 def train_mutator(config: MutatorConfig, *, run_dirs: Sequence[Path] | None = None, workers: int = 2) -> Path:
     """Make the embedded diff model from scratch; returns its folder."""
-    dirs = list(run_dirs) if run_dirs else corpus_runs(config, workers=workers)
-    corpus = build_corpus(dirs, context=config.context)
-    train_set, held = split_by_parent(corpus, config.holdout)
-    write_corpus(train_set, config.work / "corpus-train.jsonl")
-    write_corpus(held, config.work / "corpus-heldout.jsonl")
-    log.info("corpus: %d training examples, %d held out", len(train_set), len(held))
+    if not config.reuse_corpus:
+        dirs = list(run_dirs) if run_dirs else corpus_runs(config, workers=workers)
+        prepare_corpus(config.work, dirs, context=config.context, holdout=config.holdout)
+    train_set, held, corpus_info = load_corpus(config.work)
     earlier: list[dict] = []
     if config.continue_from is not None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -151,11 +187,11 @@ def train_mutator(config: MutatorConfig, *, run_dirs: Sequence[Path] | None = No
         tokenizer = train_tokenizer([e.parent for e in train_set[::4]] + [e.diff for e in train_set], vocab_size=config.vocab_size)
         model = new_gpt2(tokenizer, config.size, seed=config.train.seed)
     out = train(_with_out(config.train, config.out), model, tokenizer, training_examples(train_set))
-    _merge_log(out, {"corpus": {"runs": [str(d) for d in dirs], "examples": len(train_set), "heldout": len(held), "context": config.context}})
+    _merge_log(out, {"corpus": corpus_info})
     if earlier:
         _merge_log(out, {"phases": earlier})
     if config.probe:
-        _merge_log(out, {"probe": probe_mutator(out, sorted({e.parent for e in held}), n=config.probe)})
+        _merge_log(out, {"probe": probe_mutator(out, held, n=config.probe)})
     write_card(out)
     return out
 
@@ -189,16 +225,16 @@ def finetune_mutator(
     result = train(_with_out(base, out), lm, tokenizer, training_examples(examples))
     _merge_log(result, {"finetuned_from": str(model), "accepted_examples": len(examples), "runs": [str(d) for d in run_dirs]})
     if probe:
-        _merge_log(result, {"probe": probe_mutator(result, sorted({e.parent for e in examples}), n=probe)})
+        _merge_log(result, {"probe": probe_mutator(result, examples, n=probe)})
     write_card(result)
     return result
 
 
-def probe_mutator(model: Path, parents: Sequence[str], *, n: int = 128, batch: int = 32, seed: int = 0) -> dict[str, float]:
-    """Sample ``n`` diffs from ``model`` for ``parents`` (cycled) and count what they give.
+def probe_mutator(model: Path, examples: Sequence[MutationExample], *, n: int = 128, batch: int = 64, seed: int = 0) -> dict[str, float]:
+    """Sample ``n`` diffs from ``model`` for the parents of ``examples`` (cycled) and count what they give.
 
     Each child goes through the paper's diff operator (tolerant applier) and then the sandbox,
-    as in a run (without the simulation).
+    as in a run (without the simulation), after the parent's run preamble where it had one.
 
     Returns:
         ``children``, ``applied_rate`` (a diff that applied and changed the program),
@@ -211,7 +247,9 @@ def probe_mutator(model: Path, parents: Sequence[str], *, n: int = 128, batch: i
 
     from evolution.mutation import DiffMutation, TransformersBackend
     from evolution.sandbox import ProgramFailure, evaluate_program
+    from evolution.types import Candidate
 
+    parents = sorted({(e.parent, e.preamble) for e in examples})
     if not parents:
         raise ValueError("probe_mutator needs at least one parent program")
     operator = DiffMutation(TransformersBackend(model))
@@ -220,14 +258,14 @@ def probe_mutator(model: Path, parents: Sequence[str], *, n: int = 128, batch: i
     children, spent = [], 0.0
     for start in range(0, n, batch):
         started = time.perf_counter()
-        children += operator.mutate(chosen[start : start + batch], rng=rng)
+        children += operator.mutate([text for text, _ in chosen[start : start + batch]], rng=rng)
         spent += time.perf_counter() - started
     failures: dict[str, int] = {}
     valid = 0
-    for child in children:
+    for child, (_, preamble) in zip(children, chosen):
         kind = child.failure
         if kind is None:
-            result = evaluate_program(child.text)
+            result = evaluate_program(Candidate(0, 0, child.text, preamble).program)
             kind = result.kind if isinstance(result, ProgramFailure) else None
         if kind is None:
             valid += 1
@@ -239,6 +277,7 @@ def probe_mutator(model: Path, parents: Sequence[str], *, n: int = 128, batch: i
         "applied_rate": applied / len(children),
         "valid_rate": valid / len(children),
         "children_per_s": len(children) / spent if spent > 0 else 0.0,
+        "batch": batch,
         "failures": failures,
     }
 
@@ -267,7 +306,7 @@ def write_card(folder: Path) -> Path:
     else:
         lines += [
             f"- Data: {corpus.get('examples', '?')} (parent, message, diff) examples from genetic-programming runs "
-            f"of the seeds {', '.join(Path(r).name for r in corpus.get('runs', []))}; valid, changed children "
+            f"of the seeds {', '.join(dict.fromkeys(Path(r).name for r in corpus.get('runs', [])))}; valid, changed children "
             f"only, deduplicated, diffs with {corpus.get('context', '?')} line(s) of context; "
             f"{corpus.get('heldout', '?')} examples (whole parents) held out.",
             "- Tokenizer: byte-level BPE trained on the corpus (Hugging Face `tokenizers`).",
@@ -281,7 +320,7 @@ def write_card(folder: Path) -> Path:
         f"- Training: {record.get('steps', '?')} steps of {config.get('batch_size', '?')} packed rows of up to "
         f"{config.get('row_length', '?')} tokens ({record.get('epochs', 0):.2f} epochs of "
         f"{record.get('tokens_per_epoch', 0) / 1e6:.1f}M tokens), peak learning rate {config.get('learning_rate', '?')}, "
-        f"{record.get('wall_s', 0) / 60:.0f} min wall time; final loss on diff tokens {record.get('final_loss', float('nan')):.3f} "
+        f"{record.get('wall_s', 0) / 60:.0f} min wall time{' on ' + record['device'] if record.get('device') else ''}; final loss on diff tokens {record.get('final_loss', float('nan')):.3f} "
         "(curve: `loss.png`).",
     ]
     if probe:
@@ -291,7 +330,7 @@ def write_card(folder: Path) -> Path:
             f"On {probe['children']} sampled diffs (temperature 1.0, top-p 0.95) of "
             f"{'held-out' if 'finetuned_from' not in record else 'accepted'} parents: "
             f"{probe['applied_rate']:.0%} applied and changed the program, {probe['valid_rate']:.0%} gave a valid walker; "
-            f"{probe['children_per_s']:.1f} children/s in batches of 32 "
+            f"{probe['children_per_s']:.1f} children/s in batches of {probe.get('batch', 32)} "
             f"(failures: {', '.join(f'{k} {v}' for k, v in sorted(probe['failures'].items())) or 'none'}).",
         ]
     if record.get("note"):
@@ -325,6 +364,8 @@ __all__ = [
     "corpus_runs",
     "default_train_config",
     "finetune_mutator",
+    "load_corpus",
+    "prepare_corpus",
     "probe_mutator",
     "read_corpus",
     "split_by_parent",

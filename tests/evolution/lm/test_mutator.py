@@ -11,7 +11,7 @@ from evolution.cli import main
 from evolution.lm._train import TrainConfig
 from evolution.lm.mutator import finetune_mutator
 from evolution.loop import RunConfig, RunDirectory, run
-from evolution.mutation import make_operator
+from evolution.mutation import DEFAULT_DIFF_MODEL, make_operator
 from evolution.sodarace import seeds
 
 
@@ -104,6 +104,25 @@ def test_train_mutator_command_builds_corpus_tokenizer_model_and_card_from_gp_ru
     assert continued["steps"] == 2 and continued["parameters"] == record["parameters"]
     assert "Training phase 1: 3 steps" in (more / "README.md").read_text()
 
+    # a copied corpus trains elsewhere without the runs: only the three corpus files travel
+    copied = tmp_path / "copied"
+    copied.mkdir()
+    for name in ("corpus-train.jsonl", "corpus-heldout.jsonl", "corpus.json"):
+        (copied / name).write_bytes((work / name).read_bytes())
+    again = tmp_path / "model-3"
+    assert main(["train-mutator", "--out", str(again), "--work", str(copied), "--reuse-corpus", "--steps", "2",
+                 "--batch", "3", "--lr", "0.002", "--layers", "1", "--width", "16", "--probe", "0"]) == 0
+    reused = json.loads((again / "training_log.json").read_text())
+    assert reused["corpus"] == record["corpus"] and not (copied / "runs").exists()
+    assert reused["config"]["batch_size"] == 3 and reused["config"]["learning_rate"] == 0.002
+
+
+def test_train_mutator_on_a_folder_without_a_prepared_corpus_says_how_to_make_one(tmp_path, capsys):
+    rc = main(["train-mutator", "--out", str(tmp_path / "m"), "--work", str(tmp_path), "--reuse-corpus", "--probe", "0"])
+    assert rc == 2
+    assert "run train-mutator once without --reuse-corpus" in capsys.readouterr().out
+    assert not (tmp_path / "m").exists()
+
 
 def test_train_mutator_refuses_an_unknown_seed_before_doing_any_work(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -111,3 +130,27 @@ def test_train_mutator_refuses_an_unknown_seed_before_doing_any_work(tmp_path, c
     assert exit_info.value.code == 2
     assert "write SEED:EVALS with a shipped seed" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+def test_a_cppn_runs_corpus_carries_the_preamble_its_programs_need_and_the_probe_runs_them_after_it(tmp_path):
+    from evolution.lm._corpus import build_corpus, read_corpus, write_corpus
+    from evolution.lm.mutator import probe_mutator
+    from evolution.sandbox import ProgramFailure, evaluate_program
+    from evolution.types import Candidate
+
+    directory = RunDirectory(tmp_path / "cppn")
+    directory.create(RunConfig(seed="cppn_fixed", evals=40, batch=20, mutation="gp"))
+    run(directory, workers=1)
+    examples = build_corpus([directory.path])
+    preamble = seeds.get_seed("cppn_fixed").preamble
+    assert examples and preamble and all(e.preamble == preamble for e in examples)
+    write_corpus(examples, tmp_path / "corpus.jsonl")
+    assert read_corpus(tmp_path / "corpus.jsonl") == examples
+    parent = examples[0].parent
+    assert isinstance(evaluate_program(parent), ProgramFailure)  # query_cppn comes from the preamble
+    assert not isinstance(evaluate_program(Candidate(0, 0, parent, preamble).program), ProgramFailure)
+
+    # the embedded model's children of these parents are judged after the preamble, as in a run
+    probe = probe_mutator(DEFAULT_DIFF_MODEL, examples, n=8, batch=8)
+    assert probe["children"] == 8 and probe["batch"] == 8
+    assert probe["failures"].get("exception", 0) <= 2, probe
