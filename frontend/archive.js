@@ -74,11 +74,12 @@ export const filledCount = (state) => state.cells.size;
 
 /**
  * The 2-D map (height rows x width columns) shown for `mass`: a mass bin index, or "max" for
- * the best elite over every mass bin. Returns {rows, cols, grid}, grid[row * cols + col] being
- * the shown elite or null.
+ * the best elite over every mass bin. Returns {rows, cols, grid, ranges}, grid[row * cols + col]
+ * being the shown elite or null, ranges the [low, high] of height and width (axis labels).
  */
 export function mapView(state, mass = "max") {
   const [rows, cols] = state.dims;
+  const ranges = [state.ranges?.[0] ?? [0, rows], state.ranges?.[1] ?? [0, cols]];
   const grid = new Array(rows * cols).fill(null);
   for (const c of state.cells.values()) {
     const [h, w, m = 0] = c.cell;
@@ -86,7 +87,7 @@ export function mapView(state, mass = "max") {
     const i = h * cols + w;
     if (grid[i] === null || c.fitness > grid[i].fitness) grid[i] = c;
   }
-  return { rows, cols, grid };
+  return { rows, cols, grid, ranges };
 }
 
 /** Indices into mapView's grid of the cells to flash for `changed` under the same `mass`. */
@@ -139,22 +140,38 @@ export function rampColor(t) {
   return `rgb(${r} ${g} ${b})`;
 }
 
+const NO_MARGIN = { left: 0, right: 0, top: 0, bottom: 0 };
+
 /**
- * Geometry of the map in a width x height box: height bins go up (row 0 at the bottom), width
- * bins go right. Returns {cell, x(col), y(row)} with cell the side of a square cell in pixels.
+ * Geometry of the map in a width x height box, less `margin` ({left, right, top, bottom}: room
+ * for axis labels): height bins go up (row 0 at the bottom), width bins go right. Returns
+ * {cell, left, top, x(col), y(row)} with cell the side of a square cell in pixels.
  */
-export function mapGeometry(rows, cols, width, height) {
-  const cell = Math.min(width / cols, height / rows);
-  const left = (width - cell * cols) / 2;
-  const top = (height - cell * rows) / 2;
+export function mapGeometry(rows, cols, width, height, margin = NO_MARGIN) {
+  const m = { ...NO_MARGIN, ...margin };
+  const innerW = Math.max(0, width - m.left - m.right);
+  const innerH = Math.max(0, height - m.top - m.bottom);
+  const cell = Math.min(innerW / cols, innerH / rows);
+  const left = m.left + (innerW - cell * cols) / 2;
+  const top = m.top + (innerH - cell * rows) / 2;
   return { cell, left, top, x: (col) => left + col * cell, y: (row) => top + (rows - 1 - row) * cell };
 }
 
-/** The grid index under point (px, py), or -1 outside the map. */
-export function cellAtPoint(rows, cols, width, height, px, py) {
-  const g = mapGeometry(rows, cols, width, height);
+/** The grid index under point (px, py), or -1 outside the map (`margin` as mapGeometry's). */
+export function cellAtPoint(rows, cols, width, height, px, py, margin = NO_MARGIN) {
+  const g = mapGeometry(rows, cols, width, height, margin);
   const col = Math.floor((px - g.left) / g.cell);
   const rowFromTop = Math.floor((py - g.top) / g.cell);
   if (col < 0 || col >= cols || rowFromTop < 0 || rowFromTop >= rows) return -1;
   return (rows - 1 - rowFromTop) * cols + col;
+}
+
+/**
+ * The best elite's replay may just have become available: a `trace` event names it, or the
+ * run ended (its traces are recorded after the batches, see elmweb.runs.services).
+ */
+export function revealsBestTrace(state, event) {
+  if (!state.best) return false;
+  if (event?.kind === "trace") return (event.payload?.gids ?? []).includes(state.best.gid);
+  return event?.kind === "status" && (state.status === "finished" || state.status === "failed");
 }

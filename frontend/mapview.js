@@ -1,22 +1,29 @@
 // Drawing of an archive map (see archive.js for the state and geometry): cells coloured by
-// fitness on one scale, empty cells faint, recently improved cells flashing, a hover ring.
+// fitness on one scale, empty cells faint, recently improved cells flashing, a hover ring, and
+// optionally axes (height up, width across, ticks in descriptor units).
 
 import { mapGeometry, rampColor } from "./archive.js";
 import { cssVar, fitCanvas } from "./canvas.js";
+import { axisTicks } from "./chart.js";
 
 export const FLASH_MS = 1200;
+/** Room around a map drawn with axes (pass it to archive.cellAtPoint for the same geometry). */
+export const AXES_MARGIN = { left: 42, right: 8, top: 8, bottom: 34 };
+const AXIS_NAMES = ["height", "width"]; // the descriptor's first two dimensions: rows, columns
 
 /**
  * @param {HTMLCanvasElement} canvas
  * @param {{rows: number, cols: number, grid: Array<object|null>}} view  archive.mapView(...)
  * @param {[number, number]} range  fitness scale
- * @param {object} [options]  {flashes: Map<index, startTime>, now, hover: index}
+ * @param {object} [options]  {flashes: Map<index, startTime>, now, hover: index, axes: label
+ *   height and width (the map then leaves AXES_MARGIN around it)}
  * @returns {boolean} whether a flash is still running (draw again next frame)
  */
-export function drawArchiveMap(canvas, view, range, { flashes = new Map(), now = 0, hover = -1 } = {}) {
+export function drawArchiveMap(canvas, view, range, { flashes = new Map(), now = 0, hover = -1, axes = false } = {}) {
   const { ctx, width, height } = fitCanvas(canvas);
-  const g = mapGeometry(view.rows, view.cols, width, height);
+  const g = mapGeometry(view.rows, view.cols, width, height, axes ? AXES_MARGIN : undefined);
   ctx.clearRect(0, 0, width, height);
+  if (axes && view.ranges) drawAxes(ctx, g, view);
   ctx.fillStyle = cssVar("--code-bg", "#eee");
   ctx.fillRect(g.left, g.top, g.cell * view.cols, g.cell * view.rows);
   if (g.cell >= 6) {
@@ -65,6 +72,47 @@ export function drawArchiveMap(canvas, view, range, { flashes = new Map(), now =
     ctx.strokeRect(g.x(hover % view.cols), g.y(Math.floor(hover / view.cols)), g.cell, g.cell);
   }
   return animating;
+}
+
+/** Ticks in descriptor units along the bottom (width) and the left (height), and their names. */
+function drawAxes(ctx, g, view) {
+  const spanX = g.cell * view.cols;
+  const spanY = g.cell * view.rows;
+  const bottom = g.top + spanY;
+  ctx.save();
+  ctx.font = "11px system-ui, sans-serif";
+  ctx.fillStyle = cssVar("--muted");
+  ctx.strokeStyle = cssVar("--muted");
+  ctx.lineWidth = 1;
+  const count = Math.max(2, Math.min(6, Math.floor(Math.min(spanX, spanY) / 50)));
+  const [[hLo, hHi], [wLo, wHi]] = view.ranges;
+  ctx.beginPath();
+  ctx.textAlign = "center";
+  ctx.textBaseline = "top";
+  for (const { value, label } of axisTicks(wLo, wHi, count)) {
+    const x = Math.round(g.left + ((value - wLo) / (wHi - wLo || 1)) * spanX) + 0.5;
+    ctx.moveTo(x, bottom);
+    ctx.lineTo(x, bottom + 4);
+    ctx.fillText(label, x, bottom + 5);
+  }
+  ctx.textAlign = "right";
+  ctx.textBaseline = "middle";
+  for (const { value, label } of axisTicks(hLo, hHi, count)) {
+    const y = Math.round(bottom - ((value - hLo) / (hHi - hLo || 1)) * spanY) + 0.5;
+    ctx.moveTo(g.left - 4, y);
+    ctx.lineTo(g.left, y);
+    ctx.fillText(label, g.left - 6, y);
+  }
+  ctx.stroke();
+  ctx.fillStyle = cssVar("--text");
+  ctx.textAlign = "center";
+  ctx.textBaseline = "bottom";
+  ctx.fillText(`${AXIS_NAMES[1]} →`, g.left + spanX / 2, bottom + 33);
+  ctx.translate(g.left - 30, g.top + spanY / 2);
+  ctx.rotate(-Math.PI / 2);
+  ctx.textBaseline = "bottom";
+  ctx.fillText(`${AXIS_NAMES[0]} →`, 0, 0);
+  ctx.restore();
 }
 
 /** A horizontal colour-ramp legend. */

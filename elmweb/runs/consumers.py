@@ -2,7 +2,7 @@
 
 Protocol: connect with ``?last_id=N`` (default 0) to receive every event of the run with an
 id above N, in order, then each new one as it is committed. Each message is one event:
-``{"id": 12, "kind": "batch" | "status", "payload": {...}, "at": "<iso time>"}``. Sending
+``{"id": 12, "kind": "batch" | "status" | "trace", "payload": {...}, "at": "<iso time>"}``. Sending
 ``{"last_id": N}`` later moves the cursor (the client's view was reset) and replays from
 there. Only logged-in users may connect (close code 4401); an unknown run closes with 4404.
 

@@ -258,8 +258,9 @@ class RunMetric(models.Model):
 class RunEvent(models.Model):
     """Something that happened to a run; ids increase, so clients resume after the last seen.
 
-    Kinds: ``status`` (payload: status, error) and ``batch`` (payload: the batch's metrics
-    and the archive cells it changed).
+    Kinds: ``status`` (payload: status, error), ``batch`` (payload: the batch's metrics
+    and the archive cells it changed) and ``trace`` (payload: batch, and ``gids``: the
+    genomes whose replay traces were just stored).
     """
 
     id = models.BigAutoField(primary_key=True)

@@ -188,6 +188,14 @@ def run_dict(run: Run, *, user: AbstractBaseUser | AnonymousUser | None = None) 
     }
 
 
+def run_mass_bins(run: Run) -> list[dict[str, float]]:
+    """The run's mass bins (the archive's third dimension): ``[{"index", "low", "high"}]``."""
+    bins = run.dims[2] if len(run.dims) > 2 else 1
+    low, high = run.ranges[2] if len(run.ranges) > 2 else (0.0, float(bins))
+    width = (high - low) / bins
+    return [{"index": i, "low": low + i * width, "high": low + (i + 1) * width} for i in range(bins)]
+
+
 METRIC_FIELDS = (
     "batch", "evaluations", "batch_size", "valid", "valid_rate", "niches_filled", "coverage",
     "max_fitness", "qd_score", "wall_s", "evals_per_s", "outcomes", "failures", "operators",

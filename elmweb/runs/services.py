@@ -544,7 +544,9 @@ def runs_recover_stale() -> list[int]:
 def run_record_traces(*, run_id: int, batch: int) -> int:
     """Store replay traces of the genomes of ``batch`` that entered the archive.
 
-    Idempotent: genomes that already have a trace are skipped.
+    Idempotent: genomes that already have a trace are skipped. The traces stored are
+    announced by one ``trace`` event (payload: ``batch`` and the engine ids ``gids``), so a
+    page waiting for a replay, such as the run page's best walker, fetches it then.
 
     Returns:
         How many traces were stored.
@@ -554,13 +556,22 @@ def run_record_traces(*, run_id: int, batch: int) -> int:
     todo = Evaluation.objects.filter(
         genome__run_id=run_id, genome__batch=batch, genome__outcome__in=ELITE_OUTCOMES, trace=None
     ).select_related("genome")
-    stored = 0
+    traces = {}  # simulated before the transaction: it holds no lock while walkers walk
     for evaluation in todo:
         data = engine.trace_bytes(text=evaluation.genome.text, preamble=run.seed_preamble, config=config)
         if data is not None:
-            Evaluation.objects.filter(pk=evaluation.pk).update(trace=data)
-            stored += 1
-    return stored
+            traces[evaluation] = data
+    if not traces:
+        return 0
+    with transaction.atomic():
+        gids = sorted(
+            evaluation.genome.gid
+            for evaluation, data in traces.items()  # another copy of this task may have stored some
+            if Evaluation.objects.filter(pk=evaluation.pk, trace=None).update(trace=data)
+        )
+        if gids:
+            _event(run_id, "trace", {"batch": batch, "gids": gids})
+    return len(gids)
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def run_page(request: HttpRequest, run_id: int) -> HttpResponse:
             "run": data,
             "actions": selectors.RUN_ACTIONS.get(run.status, ()),
             "all_actions": ALL_ACTIONS,
-            "mass_bins": range(run.dims[2] if len(run.dims) > 2 else 1),
+            "mass_bins": selectors.run_mass_bins(run),
         },
     )
 

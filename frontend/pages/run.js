@@ -1,13 +1,14 @@
 // The run page, live over the run's WebSocket (no polling): archive map, curves, feed of the
-// latest genomes, the best elite's replay, status and controls.
+// latest genomes, the best elite's replay (fetched when a `trace` event says it exists),
+// status and controls.
 
 import { getJSON } from "../api.js";
-import { applyEvent, binCentre, cellAtPoint, createArchiveState, filledCount, fitnessRange, flashIndices, mapView } from "../archive.js";
+import { applyEvent, binCentre, cellAtPoint, createArchiveState, filledCount, fitnessRange, flashIndices, mapGeometry, mapView, revealsBestTrace } from "../archive.js";
 import { onViewChange, scheduler } from "../canvas.js";
-import { drawCurves } from "../chart.js";
+import { drawMetricCurves } from "../chart.js";
 import { setControls, setStatus, wireControls, pageData } from "../dom.js";
 import { formatCompact, formatFitness, formatInt } from "../format.js";
-import { drawArchiveMap, drawLegend, FLASH_MS } from "../mapview.js";
+import { AXES_MARGIN, drawArchiveMap, drawLegend, FLASH_MS } from "../mapview.js";
 import { ReplayPlayer } from "../replay.js";
 import { openEventStream, runSocketUrl } from "../stream.js";
 import { decodeTrace } from "../trace.js";
@@ -28,15 +29,13 @@ const flashes = new Map();
 const markMap = scheduler((now) => {
   const view = mapView(state, massSelect.value);
   for (const [i, start] of flashes) if (now - start > FLASH_MS) flashes.delete(i);
-  const animating = drawArchiveMap(mapCanvas, view, fitnessRange(state), { flashes, now, hover });
+  const range = fitnessRange(state);
+  const animating = drawArchiveMap(mapCanvas, view, range, { flashes, now, hover, axes: true });
+  $("legend-low").textContent = formatFitness(range[0]);
+  $("legend-high").textContent = formatFitness(range[1]);
   if (animating) markMap();
 });
-const markCurves = scheduler(() => {
-  for (const canvas of document.querySelectorAll("canvas.curve")) {
-    const key = canvas.dataset.key;
-    drawCurves(canvas, [state.metrics], { key, format: key === "coverage" || key === "valid_rate" ? (v) => `${formatCompact(v * 100)}%` : formatCompact });
-  }
-});
+const markCurves = scheduler(() => drawMetricCurves(document.querySelectorAll("canvas.curve"), [state.metrics]));
 onViewChange(() => {
   markMap();
   markCurves();
@@ -85,31 +84,38 @@ async function loadFeed(batch) {
 }
 
 // -- the best elite's replay -------------------------------------------------------------------
+// Traces are recorded after their batch (often after the run ended): the replay is fetched
+// when the best changes and again when a `trace` event names it, never on a timer.
 const player = new ReplayPlayer($("best-replay"), { controls: $("best-controls") });
 let shownBest = null;
-let bestTimer = null;
+let bestLoads = Promise.resolve();
 
-async function showBest(attempt = 0) {
+/** Show the best elite's replay if it exists (calls run one after another, never twice at once). */
+function showBest() {
+  bestLoads = bestLoads.then(loadBest);
+}
+
+async function loadBest() {
   const best = state.best;
   if (!best || best.gid === shownBest) return;
-  clearTimeout(bestTimer);
+  const empty = $("best-empty");
   try {
     const genome = await getJSON(`/api/runs/${run.id}/genomes/${best.gid}`);
     if (!genome.evaluation?.has_trace) {
-      if (attempt < 6) bestTimer = setTimeout(() => showBest(attempt + 1), 1500 * (attempt + 1));
+      empty.textContent = `Genome ${best.gid} leads (fitness ${formatFitness(best.fitness)}); its replay shows once it is recorded.`;
       return;
     }
     const trace = decodeTrace(await getJSON(`/api/runs/${run.id}/genomes/${best.gid}/trace`));
     if (state.best?.gid !== best.gid) return;
     shownBest = best.gid;
     player.load(trace);
-    $("best-empty").hidden = true;
+    empty.hidden = true;
     const link = $("best-link");
     link.href = `/runs/${run.id}/genomes/${best.gid}/`;
     link.textContent = `genome ${best.gid} · ${formatFitness(best.fitness)}`;
     link.hidden = false;
   } catch (error) {
-    $("best-empty").textContent = `No replay: ${error.message}`;
+    empty.textContent = `No replay: ${error.message}`;
   }
 }
 
@@ -149,7 +155,7 @@ function pointIndex(event) {
   const rect = mapCanvas.getBoundingClientRect();
   const px = event.clientX - rect.left;
   const py = event.clientY - rect.top;
-  return [cellAtPoint(state.dims[0], state.dims[1], rect.width, rect.height, px, py), px, py];
+  return [cellAtPoint(state.dims[0], state.dims[1], rect.width, rect.height, px, py, AXES_MARGIN), px, py];
 }
 
 mapCanvas.addEventListener("mousemove", (event) => showTip(...pointIndex(event)));
@@ -171,8 +177,8 @@ mapCanvas.addEventListener("keydown", (event) => {
     const next = i + moves[event.key];
     if (next >= 0 && next < rows * cols && (Math.abs(moves[event.key]) !== 1 || Math.floor(next / cols) === Math.floor(i / cols))) i = next;
     const rect = mapCanvas.getBoundingClientRect();
-    const size = Math.min(rect.width / cols, rect.height / rows);
-    showTip(i, (i % cols) * size, (rows - 1 - Math.floor(i / cols)) * size);
+    const g = mapGeometry(rows, cols, rect.width, rect.height, AXES_MARGIN);
+    showTip(i, g.x(i % cols) + g.cell / 2, g.y(Math.floor(i / cols)) + g.cell / 2);
   } else if (event.key === "Enter" && eliteAt(i)) {
     window.location.href = `/runs/${run.id}/genomes/${eliteAt(i).gid}/`;
   }
@@ -192,9 +198,9 @@ function onEvent(event) {
   }
   if (event.kind === "batch") {
     markCurves();
-    loadFeed(event.payload.batch).catch(() => {});
-    if (state.best?.gid !== before.best?.gid) showBest();
+    loadFeed(event.payload.batch).catch((error) => console.warn(`feed of batch ${event.payload.batch}:`, error));
   }
+  if (state.best?.gid !== before.best?.gid || revealsBestTrace(state, event)) showBest();
   showNumbers();
 }
 

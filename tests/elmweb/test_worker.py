@@ -1,6 +1,7 @@
-"""Integration: real Celery worker processes, the filesystem broker and the SQLite database.
+"""Integration: real Celery worker processes, the broker and the database.
 
-Each test gets its own broker folder; the worker uses the test's database file. The second
+On the embedded defaults that is the filesystem broker (a folder of each test's own) and the
+test's SQLite file; under ``make test-scaled``, Redis (queues purged) and PostgreSQL. The second
 test kills the worker (its whole process group, with SIGKILL) in the middle of a run,
 starts a new one, and checks that the run finishes with every genome stored exactly once,
 identical to the engine's own run of the same configuration.
@@ -14,61 +15,32 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from django.db import connection
 
-from elmweb.celery import app as celery_app
 from elmweb.runs import engine, services
 from elmweb.runs.models import Evaluation, Genome, Run, RunEvent, RunMetric
+from tests.elmweb import servers
 from tests.elmweb.conftest import make_run
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.real_worker]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.real_worker, pytest.mark.integration]
 
 ROOT = Path(__file__).resolve().parents[2]
 STALE_AFTER_S = 3
 
 
-def broker_options(folder: Path) -> dict[str, object]:
-    options = dict(celery_app.conf.broker_transport_options)
-    for key, name in (("data_folder_in", "queue"), ("data_folder_out", "queue"),
-                      ("control_folder", "control"), ("processed_folder", "processed")):  # fmt: skip
-        (folder / name).mkdir(parents=True, exist_ok=True)
-        options[key] = str(folder / name)
-    return options
-
-
-def reset_producers() -> None:
-    """Make the next publish open connections with the current configuration."""
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-
-
-@contextmanager
-def publishing_to(folder: Path) -> Iterator[None]:
-    """Point this process's Celery app at the broker folder ``folder``."""
-    saved = celery_app.conf.broker_transport_options
-    celery_app.conf.broker_transport_options = broker_options(folder)
-    reset_producers()
-    try:
-        yield
-    finally:
-        celery_app.conf.broker_transport_options = saved
-        reset_producers()
-
-
 class Workers:
-    """Starts and kills real `celery worker` processes on one broker folder and database."""
+    """Starts and kills real `celery worker` processes on one broker and the test's database."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, broker_env: dict[str, str]) -> None:
         self.tmp = tmp
         self.processes: list[subprocess.Popen[bytes]] = []
         self.env = {
             **os.environ,
-            "DATABASE_URL": f"sqlite:///{Path(connection.settings_dict['NAME']).resolve()}",
-            "BROKER_DIR": str(tmp / "broker"),
+            **broker_env,
+            "DATABASE_URL": servers.database_url(connection.settings_dict),
             "RUN_STALE_AFTER_S": str(STALE_AFTER_S),
             "WATCHDOG_INTERVAL_S": "0.5",
             "EVAL_WORKERS": "0",
@@ -107,8 +79,8 @@ class Workers:
 
 @pytest.fixture
 def workers(transactional_db: None, tmp_path: Path) -> Iterator[Workers]:
-    pool = Workers(tmp_path)
-    with publishing_to(tmp_path / "broker"):
+    with servers.own_broker(tmp_path / "broker") as broker_env:
+        pool = Workers(tmp_path, broker_env)
         try:
             yield pool
         finally:
@@ -155,7 +127,7 @@ def test_a_real_worker_runs_a_small_gp_run_to_the_end(user, workers: Workers) ->
     assert (run.evaluations, run.batches) == (33, 5)
     assert stored_genomes(run) == engine_genomes(run)
     assert list(RunMetric.objects.filter(run=run).values_list("batch", flat=True)) == [0, 1, 2, 3, 4]
-    assert RunEvent.objects.filter(run=run).last().payload == {"status": "finished"}
+    assert RunEvent.objects.filter(run=run, kind="status").last().payload == {"status": "finished"}
     elites = Genome.objects.filter(run=run, outcome__in=services.ELITE_OUTCOMES).count()
     traced = Evaluation.objects.filter(genome__run=run, trace__isnull=False)
     wait_for(lambda: traced.count() == elites, timeout=30, what="the elites' traces", workers=workers)

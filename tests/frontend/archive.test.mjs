@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { applyEvent, binCentre, cellAtPoint, createArchiveState, filledCount, fitnessRange, flashIndices, mapGeometry, mapView, rampColor } from "../../frontend/archive.js";
+import { applyEvent, binCentre, cellAtPoint, createArchiveState, filledCount, fitnessRange, flashIndices, mapGeometry, mapView, rampColor, revealsBestTrace } from "../../frontend/archive.js";
 
 const run = { status: "running", evaluations: 9, last_event_id: 3, config: { dims: [2, 3, 2], ranges: [[0, 10], [0, 30], [0, 4]] } };
 const archive = {
@@ -124,5 +124,41 @@ test("an older event replayed over a newer archive never puts back a worse elite
   const state = createArchiveState({ run: { ...run, last_event_id: 0 }, archive, metrics });
   const next = applyEvent(state, batch(1, 1, [{ cell: [0, 0, 1], gid: 2, fitness: 2.5 }, { cell: [0, 0, 0], gid: 0, fitness: 1.0 }]));
   assert.equal(next.cells.get("0,0,1").gid, 4);
+  assert.deepEqual(next.changed, []);
+});
+
+test("a map view carries the height and width ranges its axes are labelled with", () => {
+  const view = mapView(createArchiveState({ run, archive }), "max");
+  assert.deepEqual(view.ranges, [[0, 10], [0, 30]]);
+  assert.deepEqual(mapView(createArchiveState({}), "max").ranges, [[0, 1], [0, 1]], "bins when no range is known");
+});
+
+test("a map with axes leaves their margin free and finds cells inside it", () => {
+  const margin = { left: 40, right: 0, top: 0, bottom: 20 };
+  const g = mapGeometry(2, 4, 440, 120, margin);
+  assert.equal(g.cell, 50);
+  assert.equal(g.x(0), 140, "centred in the 400 px left of the axis");
+  assert.equal(g.y(0), 50);
+  assert.equal(cellAtPoint(2, 4, 440, 120, 141, 99, margin), 0);
+  assert.equal(cellAtPoint(2, 4, 440, 120, 141, 110, margin), -1, "the width axis is not a cell");
+  assert.equal(cellAtPoint(2, 4, 440, 120, 101, 99), 0, "no margin: the old geometry");
+});
+
+test("the best elite's replay is looked for when a trace event names it or the run ends", () => {
+  const state = createArchiveState({ run, archive, metrics }); // best: genome 4
+  const trace = (gids) => ({ id: 9, kind: "trace", payload: { batch: 1, gids } });
+  assert.equal(revealsBestTrace(state, trace([3, 4])), true);
+  assert.equal(revealsBestTrace(state, trace([3])), false, "another genome's trace");
+  const ended = applyEvent(state, { id: 9, kind: "status", payload: { status: "finished" } });
+  assert.equal(revealsBestTrace(ended, { id: 9, kind: "status", payload: { status: "finished" } }), true);
+  assert.equal(revealsBestTrace(state, { id: 9, kind: "status", payload: { status: "running" } }), false);
+  assert.equal(revealsBestTrace(createArchiveState({}), trace([0])), false, "no elite yet");
+});
+
+test("a trace event moves the cursor and changes nothing else", () => {
+  const state = createArchiveState({ run, archive, metrics });
+  const next = applyEvent(state, { id: 9, kind: "trace", payload: { batch: 1, gids: [4] } });
+  assert.equal(next.lastEventId, 9);
+  assert.equal(next.cells, state.cells);
   assert.deepEqual(next.changed, []);
 });

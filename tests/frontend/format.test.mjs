@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { formatCompact, formatDuration, formatFitness, formatInt, formatPercent } from "../../frontend/format.js";
+import { formatCompact, formatDuration, formatFitness, formatInt, formatPercent, formatTicks } from "../../frontend/format.js";
 
 test("integers are grouped by thousands", () => {
   assert.equal(formatInt(12345), "12,345");
@@ -41,4 +41,21 @@ test("durations read as seconds, minutes and hours", () => {
   assert.equal(formatDuration(125), "2m 05s");
   assert.equal(formatDuration(3725), "1h 02m");
   assert.equal(formatDuration(-1), "–");
+});
+
+test("a small fraction keeps two significant digits as a percentage", () => {
+  assert.equal(formatPercent(0.0002), "0.02%");
+  assert.equal(formatPercent(0.00058), "0.058%");
+  assert.equal(formatPercent(0.003), "0.3%");
+  assert.equal(formatPercent(0), "0.0%");
+});
+
+test("tick labels have the decimals their spacing needs", () => {
+  assert.deepEqual(formatTicks([0, 0.001, 0.002], { percent: true }), ["0%", "0.1%", "0.2%"]);
+  assert.deepEqual(formatTicks([0, 0.5, 1], { percent: true }), ["0%", "50%", "100%"]);
+  assert.deepEqual(formatTicks([0, 0.5, 1, 1.5]), ["0", "0.5", "1", "1.5"]);
+  assert.deepEqual(formatTicks([12000, 12500, 13000]), ["12k", "12.5k", "13k"]);
+  assert.deepEqual(formatTicks([0, 1e6, 2e6]), ["0", "1M", "2M"]);
+  assert.deepEqual(formatTicks([-0.2, -1e-17, 0.2]), ["-0.2", "0", "0.2"]);
+  assert.deepEqual(formatTicks([0.0025], { percent: true }), ["0.25%"]);
 });
