@@ -1,10 +1,12 @@
 // The replay player: animates a decoded trace (see trace.js) on a canvas, with play/pause, a
 // scrubber and speed. The canvas's data-frame attribute holds the frame shown (tests and other
-// views read it). Drawing is in CSS pixels on a devicePixelRatio-sized backing store.
+// views read it). Drawing is in CSS pixels on a devicePixelRatio-sized backing store. Every
+// terrain is drawn from the trace's own segments (see trace.js): ground, bumps, walls and a
+// tunnel's ceiling, which the view's height always includes.
 
 import { cssVar, fitCanvas, onViewChange } from "./canvas.js";
 import { formatFitness } from "./format.js";
-import { comAt, distanceAt, extensions, isActive, positionsAt } from "./trace.js";
+import { comAt, distanceAt, extensions, isActive, overheadTop, positionsAt } from "./trace.js";
 
 const SPEEDS = [0.25, 0.5, 1, 2, 4];
 
@@ -43,7 +45,8 @@ export class ReplayPlayer {
       minX = Math.min(minX, first[j * 2]);
       maxX = Math.max(maxX, first[j * 2]);
     }
-    const height = Math.max(1, trace.bounds.maxY - Math.min(0, trace.bounds.minY));
+    const top = Math.max(trace.bounds.maxY, overheadTop(trace.terrain)); // a tunnel's ceiling stays in view
+    const height = Math.max(1, top - Math.min(0, trace.bounds.minY));
     this.size = { width: Math.max(1, maxX - minX), height };
     this.camX = comAt(trace, 0)[0];
     if (this.controls) {
@@ -172,23 +175,21 @@ export class ReplayPlayer {
     ctx.fillStyle = cssVar("--code-bg", "#f3f3f0");
     ctx.fillRect(0, 0, width, height);
 
-    // Distance markers at round units at least 48 px apart (so motion reads on flat ground).
+    // Distance markers at round units at least 48 px apart (so motion reads on flat ground);
+    // their labels are drawn after the terrain, which would otherwise hide them.
     const muted = cssVar("--muted");
-    ctx.font = "11px system-ui, sans-serif";
-    ctx.textAlign = "center";
-    ctx.textBaseline = "top";
     ctx.strokeStyle = cssVar("--line");
-    ctx.fillStyle = muted;
     ctx.lineWidth = 1;
     const leftX = this.camX - half;
     const every = [1, 2, 5, 10, 20, 50, 100, 200, 500].find((d) => d * k >= 48) ?? 1000;
-    for (let m = Math.ceil(leftX / every) * every; m <= this.camX + half; m += every) {
+    const marks = [];
+    for (let m = Math.ceil(leftX / every) * every; m <= this.camX + half; m += every) marks.push(m);
+    for (const m of marks) {
       const x = Math.round(sx(m)) + 0.5;
       ctx.beginPath();
       ctx.moveTo(x, 0);
       ctx.lineTo(x, groundY);
       ctx.stroke();
-      ctx.fillText(String(m), x, groundY + 6);
     }
 
     // Terrain: thick round-capped segments, surface where the engine put it.
@@ -201,6 +202,17 @@ export class ReplayPlayer {
       ctx.moveTo(sx(x0), sy(y0));
       ctx.lineTo(sx(x1), sy(y1));
       ctx.stroke();
+    }
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "top";
+    ctx.lineJoin = "round";
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = cssVar("--code-bg", "#f3f3f0"); // a halo: readable on the ground and off it
+    ctx.fillStyle = cssVar("--text");
+    for (const m of marks) {
+      ctx.strokeText(String(m), sx(m), groundY + 4);
+      ctx.fillText(String(m), sx(m), groundY + 4);
     }
 
     // Centre-of-mass trail since settling ended.

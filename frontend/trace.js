@@ -2,6 +2,15 @@
 // the stored "SRT1" Trace as {fps, settle_frames, shape: [T, J, 2], frames_b64: base64 of
 // little-endian float32, muscles: [[a, b, amplitude, phase]], terrain: {name, anchor,
 // segments: [[x0, y0, x1, y1, radius]]}}) and sampling it at any time. No DOM.
+//
+// Terrain geometry (evolution/sodarace/_terrain.py, Terrain.to_dict) is laid out in the same
+// lane-local world units as the frames: thick segments whose surface is where the engine put it.
+// flat: one ground segment at y = -radius; bumpy: ~600 short ground segments following the
+// bumps; left-wall / right-wall: the ground plus one vertical wall beside the start; tunnel: the
+// ground, the left wall and a horizontal ceiling starting past the walker's right edge.
+
+/** Flat ground as the engine lays it out, for a trace that names no terrain. */
+export const FLAT_TERRAIN = Object.freeze({ name: "flat", anchor: "center", segments: [[-2000, -1, 2000, -1, 1]] });
 
 /** Bytes of a base64 string (browsers and Node both have atob). */
 export function base64Bytes(text) {
@@ -59,10 +68,23 @@ export function decodeTrace(json) {
     positions,
     muscles,
     restLengths,
-    terrain: json.terrain ?? { name: "flat", segments: [] },
+    terrain: json.terrain ?? FLAT_TERRAIN,
     com,
     bounds,
   };
+}
+
+/**
+ * The top of a terrain's overhead parts (a tunnel's ceiling): the highest point of the segments
+ * that run more across than up and lie wholly above the ground line (y = 0); 0 when there are
+ * none. Walls (vertical) and the ground (at or below 0, bumps included) are not overhead.
+ */
+export function overheadTop(terrain) {
+  let top = 0;
+  for (const [x0, y0, x1, y1, r = 0] of terrain?.segments ?? []) {
+    if (Math.abs(x1 - x0) > Math.abs(y1 - y0) && Math.min(y0, y1) - r > 0) top = Math.max(top, y0 + r, y1 + r);
+  }
+  return top;
 }
 
 /** Seconds of replay (all frames, settling included). */

@@ -1,4 +1,4 @@
-"""Admin for trained models: read only (they are made by training jobs)."""
+"""Admin for trained models (stage 2) and inventors (stage 3): read only (they are made by training jobs)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from elmweb.training.models import TrainedModel
 
 @admin.register(TrainedModel)
 class TrainedModelAdmin(admin.ModelAdmin):
-    list_display = ("id", "name", "owner", "status", "init", "dataset_programs", "path", "created_at")
-    list_filter = ("status", "init")
+    list_display = ("id", "name", "stage", "owner", "status", "init", "terrain_set", "dataset_programs", "path", "created_at")
+    list_filter = ("stage", "status", "init", "terrain_set")
     search_fields = ("name", "path")
     readonly_fields = [f.name for f in TrainedModel._meta.get_fields() if f.concrete and not f.many_to_many] + ["runs"]
 

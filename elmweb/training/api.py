@@ -3,8 +3,14 @@
     GET  /api/models                    trained models, newest first
     POST /api/models                    start one: {runs: [ids], threshold, heldout, init, minutes, max_steps, samples, name, base}
     GET  /api/models/<id>               one job: status, progress, loss, dataset, evaluation summary
-    GET  /api/models/<id>/evaluation    its evaluation with the archive of sampled programs
+    GET  /api/models/<id>/evaluation    its evaluation: the archive of sampled programs (stage 2), or per
+                                        terrain the inventor against best-of-N with its distances (stage 3)
     POST /api/models/<id>/cancel        stop it
+    POST /api/models/<id>/stage3        from a finished stage-2 model, train a terrain-conditioned inventor:
+                                        {terrain_set, iterations, minutes, batch_size, samples, conditional,
+                                         max_new_tokens, sim_seconds, name}
+    GET  /api/models/<id>/replay?terrain=tunnel&source=conditional&rank=0
+                                        a stage-3 evaluation's walker replayed (source: conditional, stage2, dataset)
     GET  /api/models/dataset?runs=1,2&threshold=0.5&heldout=0.1   the dataset as a JSON-lines download
 """
 
@@ -18,11 +24,13 @@ from django.core.exceptions import BadRequest, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from elmweb.runs.api import api_view, body
-from elmweb.training import services
+from elmweb.training import selectors, services
 from elmweb.training.models import TrainedModel
+from evolution.lm.terrain_sets import TERRAIN_SETS
 
-SUMMARY = ("id", "name", "status", "error", "init", "base", "threshold", "heldout", "minutes", "max_steps", "samples",
-           "dataset_programs", "dataset_heldout", "dataset_niches", "progress", "path", "cancel_requested")
+SUMMARY = ("id", "name", "stage", "status", "error", "init", "base", "threshold", "heldout", "minutes", "max_steps",
+           "samples", "dataset_programs", "dataset_heldout", "dataset_niches", "progress", "path", "cancel_requested",
+           "terrain_set", "iterations", "batch_size", "conditional", "max_new_tokens", "sim_seconds")
 
 
 class ModelCreateForm(forms.Form):
@@ -47,12 +55,40 @@ class ModelCreateForm(forms.Form):
         return [int(r) for r in runs]
 
 
+class InventorCreateForm(forms.Form):
+    """Types and bounds of a new stage-3 job (what is left out takes ``services.INVENTOR_DEFAULTS``)."""
+
+    name = forms.CharField(max_length=200, required=False)
+    terrain_set = forms.ChoiceField(choices=[(name, name) for name in TERRAIN_SETS], required=False)
+    iterations = forms.IntegerField(min_value=1, max_value=100_000, required=False)
+    minutes = forms.FloatField(min_value=0.05, max_value=24 * 60, required=False)
+    batch_size = forms.IntegerField(min_value=1, max_value=4096, required=False)
+    samples = forms.IntegerField(min_value=1, max_value=100_000, required=False)
+    conditional = forms.IntegerField(min_value=1, max_value=100_000, required=False)
+    max_new_tokens = forms.IntegerField(min_value=1, max_value=4096, required=False)
+    sim_seconds = forms.FloatField(min_value=0.5, max_value=120, required=False)
+
+
+def valid(form: forms.Form) -> dict[str, Any]:
+    """A bound form's cleaned data.
+
+    Raises:
+        ValidationError: Its errors, by field.
+    """
+    if not form.is_valid():
+        raise ValidationError({name: list(errs) for name, errs in form.errors.items()})
+    return form.cleaned_data
+
+
 def summary(job: TrainedModel) -> dict[str, Any]:
     data = {name: getattr(job, name) for name in SUMMARY}
     data |= {
         "owner": job.owner.get_username(),
         "runs": sorted(job.runs.values_list("pk", flat=True)),
+        "parent": job.parent_id,
+        "terrains": list(job.terrains),
         "loss": job.loss,
+        "rewards": job.rewards,
         "created_at": job.created_at.isoformat(),
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
         "evaluation": TrainedModel.evaluation_summary(job.evaluation),
@@ -66,10 +102,7 @@ def models(request: HttpRequest) -> JsonResponse:
     if request.method == "GET":
         jobs = TrainedModel.objects.select_related("owner").prefetch_related("runs")[:200]
         return JsonResponse({"models": [summary(j) for j in jobs]})
-    form = ModelCreateForm(body(request))
-    if not form.is_valid():
-        raise ValidationError({name: list(errs) for name, errs in form.errors.items()})
-    job = services.model_create(owner=request.user, **form.cleaned_data)
+    job = services.model_create(owner=request.user, **valid(ModelCreateForm(body(request))))
     return JsonResponse(summary(job), status=201)
 
 
@@ -92,6 +125,23 @@ def model_evaluation(request: HttpRequest, model_id: int) -> JsonResponse:
 def model_cancel(request: HttpRequest, model_id: int) -> JsonResponse:
     """Stop a training job."""
     return JsonResponse(summary(services.model_cancel(model_id=model_id, user=request.user)))
+
+
+@api_view("POST")
+def inventor_create(request: HttpRequest, model_id: int) -> JsonResponse:
+    """Start stage 3 from a finished stage-2 model."""
+    job = services.inventor_create(owner=request.user, parent_id=model_id, **valid(InventorCreateForm(body(request))))
+    return JsonResponse(summary(job), status=201)
+
+
+@api_view("GET")
+def inventor_replay(request: HttpRequest, model_id: int) -> JsonResponse:
+    """One walker of a stage-3 evaluation, replayed on its terrain."""
+    rank = request.GET.get("rank", "0")
+    if not rank.isdigit():
+        raise BadRequest(f"rank must be a whole number from 0 (the farthest walker), got {rank!r}")
+    return JsonResponse(selectors.inventor_replay(model_id=model_id, terrain=request.GET.get("terrain", ""),
+                                                 source=request.GET.get("source", "conditional"), rank=int(rank)))
 
 
 @api_view("GET")

@@ -1,7 +1,8 @@
-"""The WebSocket of a training job, ``/ws/models/<id>/``: its status, progress and new loss points.
+"""The WebSocket of a training job, ``/ws/models/<id>/``: its status, progress and new points.
 
-Messages: ``{"status", "progress", "error", "loss": [new {step, loss} points], "evaluation":
-<summary or null>}``, one when something changed (checked every ``POLL_S``); the socket closes
+Messages: ``{"status", "progress", "error", "loss": [new {step, loss} points], "rewards": [new
+{iteration, seconds, kl, terrains: {name: {score, valid_rate, best}}} points], "evaluation":
+<summary or null>}`` (a stage-2 job logs loss, a stage-3 job rewards), one when something changed (checked every ``POLL_S``); the socket closes
 (code 1000) after the message that shows the job ended. Logged-in users only (4401); an unknown
 job closes with 4404. The row is the truth (the training task writes it), so the consumer just
 reads it: one indexed query per poll per client, which is nothing next to training.
@@ -24,7 +25,7 @@ CLOSE_NOT_FOUND = 4404
 
 def _snapshot(model_id: int) -> dict[str, Any] | None:
     row = (TrainedModel.objects.filter(pk=model_id)
-           .values("status", "progress", "error", "loss", "evaluation", "updated_at").first())
+           .values("status", "progress", "error", "loss", "rewards", "evaluation", "updated_at").first())
     if row:
         row["evaluation"] = TrainedModel.evaluation_summary(row["evaluation"])
     return row
@@ -52,7 +53,8 @@ class TrainingConsumer(AsyncJsonWebsocketConsumer):
             self.task.cancel()
 
     async def _stream(self) -> None:
-        sent_points, seen = 0, None
+        sent = {"loss": 0, "rewards": 0}  # points of each series already sent
+        seen = None
         while True:
             row = await database_sync_to_async(_snapshot)(self.model_id)
             if row is None:
@@ -60,10 +62,10 @@ class TrainingConsumer(AsyncJsonWebsocketConsumer):
                 return
             if row["updated_at"] != seen:
                 seen = row["updated_at"]
-                loss = row["loss"] or []
+                fresh = {key: (row[key] or [])[done:] for key, done in sent.items()}
                 await self.send_json({"status": row["status"], "progress": row["progress"], "error": row["error"],
-                                      "loss": loss[sent_points:], "evaluation": row["evaluation"]})
-                sent_points = len(loss)
+                                      **fresh, "evaluation": row["evaluation"]})
+                sent = {key: done + len(fresh[key]) for key, done in sent.items()}
                 if row["status"] in TrainedModel.TERMINAL:
                     await self.close()
                     return

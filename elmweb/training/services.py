@@ -1,8 +1,10 @@
 """What the training app does: datasets from stored genomes, creating and running training jobs.
 
 Views and tasks call these; nothing here knows about HTTP. Training itself is
-``evolution.lm.stage2`` (transformers' Trainer); this module feeds it the database's genomes,
-reports the loss and progress into the job's row, and honours cancellation between steps.
+``evolution.lm.stage2`` (transformers' Trainer) for a stage-2 model and ``evolution.lm.stage3``
+(PPO) for a stage-3 inventor; this module feeds stage 2 the database's genomes, reports the
+loss (stage 2) or the reward per terrain (stage 3) and the progress into the job's row, and
+honours cancellation between steps (stage 2) or PPO iterations (stage 3).
 """
 
 from __future__ import annotations
@@ -29,6 +31,16 @@ from evolution.lm.dataset import ProgramRecord, select_programs, write_dataset
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 1.0  # least seconds between progress writes during training
+INVENTOR_DEFAULTS: dict[str, Any] = {
+    "terrain_set": "walls-tunnel",  # the paper's first set
+    "iterations": 50,  # most PPO iterations; the time limit usually ends training first
+    "minutes": 5,  # training wall time: on two CPU cores the whole job takes about 10 minutes
+    "batch_size": 12,  # programs per PPO iteration, four per terrain
+    "samples": 32,  # N of best-of-N (the paper's 1,024 takes hours to sample on a CPU)
+    "conditional": 12,  # programs the inventor writes per terrain for the evaluation
+}
+"""A stage-3 job's settings where none are given: small enough to finish on a laptop's CPU."""
+KEEP_PROGRAMS = 3  # farthest-walking programs of each source and terrain kept for replays
 
 
 # -- datasets ------------------------------------------------------------------------------------
@@ -93,6 +105,42 @@ def model_create(*, owner: AbstractBaseUser, runs: Sequence[int], **options: Any
         job.runs.set(runs)
         transaction.on_commit(lambda: _enqueue(job.pk))
     log.info("model %d: queued (%d training programs from runs %s)", job.pk, job.dataset_programs, sorted(runs))
+    return job
+
+
+def inventor_create(*, owner: AbstractBaseUser, parent_id: int, **options: Any) -> TrainedModel:
+    """Create a stage-3 job that starts from the finished stage-2 model ``parent_id`` and queue it.
+
+    Settings not given are ``INVENTOR_DEFAULTS``; the job's runs are its parent's.
+
+    Raises:
+        TrainedModel.DoesNotExist: Unknown parent.
+        Conflict: The parent has not finished training.
+        ValidationError: The parent is not a stage-2 model or its folder is gone, or an option
+            is invalid (e.g. fewer programs per iteration than terrains).
+    """
+    parent = TrainedModel.objects.get(pk=parent_id)
+    if parent.stage != TrainedModel.Stage.LANGUAGE_MODEL:
+        raise ValidationError({"__all__": [f"model {parent_id} is a stage-3 inventor; stage 3 starts from a "
+                                           "stage-2 model: start it from that model's page"]})
+    if parent.status != TrainedModel.Status.DONE:
+        raise Conflict(f"model {parent_id} is {parent.status}; stage 3 starts from a stage-2 model that finished "
+                       "training: wait until it is done (or train another)")
+    if not (Path(parent.path) / "config.json").is_file():
+        raise ValidationError({"__all__": [f"the folder of model {parent_id} ({parent.path}) is gone; train the "
+                                           "stage-2 model again"]})
+    given = {k: v for k, v in options.items() if v not in (None, "")}
+    job = TrainedModel(owner=owner, stage=TrainedModel.Stage.INVENTOR, parent=parent, base=parent.path,
+                       **{**INVENTOR_DEFAULTS, **given})
+    job.full_clean(exclude=["runs"])
+    if job.batch_size < len(job.terrains):
+        raise ValidationError({"batch_size": [f"at least {len(job.terrains)}: every iteration writes programs for each "
+                                              f"terrain of {job.terrain_set} ({', '.join(job.terrains)})"]})
+    with transaction.atomic():
+        job.save()
+        job.runs.set(parent.runs.all())
+        transaction.on_commit(lambda: _enqueue(job.pk))
+    log.info("model %d: stage 3 from model %d on %s queued", job.pk, parent_id, job.terrain_set)
     return job
 
 
@@ -207,7 +255,7 @@ def models_recover_stale() -> list[int]:
 
 
 def model_train(*, model_id: int) -> str:
-    """Run a queued job: dataset, training, evaluation. Failures are recorded on the row.
+    """Run a queued job: training and evaluation of its stage. Failures are recorded on the row.
 
     Returns:
         The job's final status.
@@ -219,38 +267,97 @@ def model_train(*, model_id: int) -> str:
             return job.status
         job.status, job.started_at, job.error = TrainedModel.Status.TRAINING, timezone.now(), ""
         job.save(update_fields=["status", "started_at", "error", "updated_at"])
+    train = _train_inventor if job.stage == TrainedModel.Stage.INVENTOR else _train_language_model
     with _Heartbeat(model_id):
-        return _train_job(job)
+        try:
+            return train(job)
+        except Exception as exc:  # any failure of the job is recorded on its row, the worker goes on
+            log.exception("model %d: training failed", model_id)
+            _update(model_id, status=TrainedModel.Status.FAILED, error=f"{type(exc).__name__}: {exc}",
+                    finished_at=timezone.now())
+            return TrainedModel.Status.FAILED
 
 
-def _train_job(job: TrainedModel) -> str:
+def _train_language_model(job: TrainedModel) -> str:
+    """Stage 2: dataset, training, then samples placed in a fresh archive."""
     from evolution.lm.stage2 import Stage2Config, evaluate_model, train_stage2
 
     model_id = job.pk
     folder = Path(settings.MODELS_DIR) / f"model-{model_id}"
     report = _report(model_id)
-    try:
-        records = dataset(list(job.runs.values_list("pk", flat=True)), threshold=job.threshold, heldout=job.heldout)
-        data = write_dataset(records, folder / "dataset.jsonl")
-        default = Stage2Config(out=folder / "model", dataset=data, base=Path(job.base))
-        config = replace(default, init=job.init,
-                         train=replace(default.train, time_limit_s=job.minutes * 60, max_steps=job.max_steps,
-                                       logging_steps=max(1, min(default.train.logging_steps, job.max_steps // 20))))
-        path = train_stage2(config, callbacks=[report])
-        if report.cancelled:
-            _update(model_id, status=TrainedModel.Status.CANCELLED, path=str(path), finished_at=timezone.now())
-            return TrainedModel.Status.CANCELLED
-        _update(model_id, status=TrainedModel.Status.EVALUATING, path=str(path), progress=0.0)
-        samples = job.samples
+    records = dataset(list(job.runs.values_list("pk", flat=True)), threshold=job.threshold, heldout=job.heldout)
+    data = write_dataset(records, folder / "dataset.jsonl")
+    default = Stage2Config(out=folder / "model", dataset=data, base=Path(job.base))
+    config = replace(default, init=job.init,
+                     train=replace(default.train, time_limit_s=job.minutes * 60, max_steps=job.max_steps,
+                                   logging_steps=max(1, min(default.train.logging_steps, job.max_steps // 20))))
+    path = train_stage2(config, callbacks=[report])
+    if report.cancelled:
+        return _cancelled(model_id, path)
+    _update(model_id, status=TrainedModel.Status.EVALUATING, path=str(path), progress=0.0)
+    samples = job.samples
 
-        def sampled(k: int) -> None:
-            _update(model_id, progress=k / samples)
+    def sampled(k: int) -> None:
+        _update(model_id, progress=k / samples)
 
-        evaluation = evaluate_model(path, samples, workers=settings.EVAL_WORKERS, on_batch=sampled)
-        _update(model_id, status=TrainedModel.Status.DONE, evaluation=evaluation, progress=1.0, finished_at=timezone.now())
-        log.info("model %d: done, %.0f%% valid samples, %d niches", model_id, 100 * evaluation["valid_rate"], evaluation["niches"])
-        return TrainedModel.Status.DONE
-    except Exception as exc:  # any failure of the job is recorded on its row, the worker goes on
-        log.exception("model %d: training failed", model_id)
-        _update(model_id, status=TrainedModel.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now())
-        return TrainedModel.Status.FAILED
+    evaluation = evaluate_model(path, samples, workers=settings.EVAL_WORKERS, on_batch=sampled)
+    _update(model_id, status=TrainedModel.Status.DONE, evaluation=evaluation, progress=1.0, finished_at=timezone.now())
+    log.info("model %d: done, %.0f%% valid samples, %d niches", model_id, 100 * evaluation["valid_rate"], evaluation["niches"])
+    return TrainedModel.Status.DONE
+
+
+def _train_inventor(job: TrainedModel) -> str:
+    """Stage 3: PPO on the job's terrains from its stage-2 model, then the best-of-N evaluation."""
+    from evolution.lm.stage3 import Stage3Config, evaluate_stage3, train_stage3
+
+    model_id = job.pk
+    config = Stage3Config(out=Path(settings.MODELS_DIR) / f"model-{model_id}" / "model", model=Path(job.base),
+                          terrains=job.terrains, iterations=job.iterations, time_limit_s=job.minutes * 60,
+                          batch_size=job.batch_size, max_new_tokens=job.max_new_tokens, sim_seconds=job.sim_seconds,
+                          workers=settings.EVAL_WORKERS)
+    report = _IterationReport(job)
+    path = train_stage3(config, on_iteration=report)
+    if report.cancelled:
+        return _cancelled(model_id, path)
+    _update(model_id, status=TrainedModel.Status.EVALUATING, path=str(path), progress=0.0)
+    total = job.samples + job.conditional * len(job.terrains)
+    sampled: dict[str, int] = {}
+
+    def progress(what: str, done: int, _of: int) -> None:
+        sampled[what] = done
+        _update(model_id, progress=min(1.0, sum(sampled.values()) / total))
+
+    evaluation = evaluate_stage3(path, samples=job.samples, conditional=job.conditional, workers=settings.EVAL_WORKERS,
+                                 on_progress=progress, keep=KEEP_PROGRAMS)
+    _update(model_id, status=TrainedModel.Status.DONE, evaluation=evaluation, progress=1.0, finished_at=timezone.now())
+    log.info("model %d: done, the inventor beats best-of-%d on %d of %d terrains", model_id, job.samples,
+             evaluation["beats"], evaluation["total"])
+    return TrainedModel.Status.DONE
+
+
+class _IterationReport:
+    """``train_stage3``'s ``on_iteration``: appends each iteration's reward per terrain to the
+    job's row with the progress, and stops training (returns True) once a cancel is requested."""
+
+    def __init__(self, job: TrainedModel) -> None:
+        self.model_id, self.iterations, self.seconds = job.pk, job.iterations, job.minutes * 60
+        self.points: list[dict[str, Any]] = []
+        self.cancelled = False
+
+    def __call__(self, stats: dict[str, Any]) -> bool:
+        self.points.append({
+            "iteration": stats["iteration"], "seconds": round(stats["seconds"], 2), "kl": stats["kl"],
+            "terrains": {name: {k: t[k] for k in ("score", "valid_rate", "best")} for name, t in stats["terrains"].items()},
+        })
+        progress = max(stats["iteration"] / self.iterations, stats["seconds"] / self.seconds)
+        _update(self.model_id, rewards=self.points, progress=min(1.0, progress))
+        if TrainedModel.objects.filter(pk=self.model_id, cancel_requested=True).exists():
+            log.info("model %d: cancelled after PPO iteration %d", self.model_id, stats["iteration"])
+            self.cancelled = True
+        return self.cancelled
+
+
+def _cancelled(model_id: int, path: Path) -> str:
+    """End a job whose training stopped on a cancel; the model trained so far is kept."""
+    _update(model_id, status=TrainedModel.Status.CANCELLED, path=str(path), finished_at=timezone.now())
+    return TrainedModel.Status.CANCELLED

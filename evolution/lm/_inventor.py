@@ -3,14 +3,18 @@
 ``Inventor`` samples programs after ``[TEN(terrain), PROMPT]`` and scores written tokens
 (log-probabilities and values) for PPO; ``new_inventor`` starts one from a stage-2 model,
 ``load_inventor`` reloads a trained one (a Hugging Face model folder plus ``ten.pt`` and
-``stage3.json``). Generation from ``inputs_embeds`` is ``model.generate(inputs_embeds=...,
-attention_mask=..., position_ids=...)``, which returns only the new tokens for decoder-only
-models and continues the given positions (checked with transformers 5.23).
+``stage3.json``). The TEN's k vectors fill the k terrain slots, end-of-text tokens, that a
+stage-2 model reads before ``PROMPT`` (``stage2.TERRAIN_SLOTS``), at the same positions; they
+start as the end-of-text embedding, so the untrained inventor is the stage-2 model. Generation
+from ``inputs_embeds`` is ``model.generate(inputs_embeds=..., attention_mask=...,
+position_ids=...)``, which returns only the new tokens for decoder-only models and continues
+the given positions (checked with transformers 5.23).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +24,10 @@ import torch
 from torch import nn
 
 from evolution.lm._ten import TerrainEmbedding
-from evolution.lm.stage2 import PROMPT, STOP
+from evolution.lm.stage2 import STOP, TERRAIN_SLOTS, stage2_prompt, stage2_prompt_ids, trained_slots
 from evolution.mutation._backends import cut_at_stop
+
+log = logging.getLogger(__name__)
 
 CONFIG_FILE = "stage3.json"
 TEN_FILE = "ten.pt"
@@ -74,17 +80,21 @@ class Inventor(nn.Module):
         lm: A Hugging Face causal LM (e.g. a stage-2 model).
         tokenizer: Its tokenizer.
         ten: The terrain embedding network, of the LM's embedding width.
+        stage2_slots: The terrain slots the stage-2 model was trained with (``trained_slots``):
+            ``reference_ids`` is what that model reads before a program, the KL reference's prompt.
     """
 
-    def __init__(self, lm: Any, tokenizer: Any, ten: TerrainEmbedding) -> None:
+    def __init__(self, lm: Any, tokenizer: Any, ten: TerrainEmbedding, *, stage2_slots: int = TERRAIN_SLOTS) -> None:
         super().__init__()
         width = lm.get_input_embeddings().weight.shape[1]
         if ten.width != width:
             raise ValueError(f"the TEN writes {ten.width}-wide vectors but the model's embeddings are {width} wide")
         self.lm, self.tokenizer, self.ten = lm, tokenizer, ten
+        self.stage2_slots = stage2_slots
         self.value_head = ValueHead(width, len(ten.terrains))
-        self.register_buffer("prompt_ids", torch.tensor(tokenizer(PROMPT, add_special_tokens=False)["input_ids"]),
-                             persistent=False)
+        stage2_prompt(tokenizer, stage2_slots)  # raises if the tokenizer cannot spell the slots
+        self.register_buffer("prompt_ids", torch.tensor(stage2_prompt_ids(tokenizer, 0)), persistent=False)
+        self.register_buffer("reference_ids", torch.tensor(stage2_prompt_ids(tokenizer, stage2_slots)), persistent=False)
 
     @property
     def terrains(self) -> tuple[str, ...]:
@@ -101,25 +111,13 @@ class Inventor(nn.Module):
         return torch.cat([prefix, prompt.expand(len(terrain_ids), -1, -1)], dim=1)
 
     def positions(self, batch: int, written: int = 0) -> torch.Tensor:
-        """``(B, k + P + written)`` position ids: ``0..k-1`` for the prefix, then ``0, 1, ...``.
-
-        The prompt and the program keep the positions they had in stage-2 training; the prefix
-        shares the first ones. Shifting them right by k instead changed a small trained
-        stage-2 model's next-token distribution by about 3 nats per token (measured; models with
-        absolute position embeddings learn where a program's fixed header sits), which the
-        prefix would first have to undo; with positions kept, an untrained prefix moved it by
-        under 0.01 nats per token.
-        """
+        """``(B, k + P + written)`` position ids ``0, 1, ...``: those of the terrain slots, the
+        prompt and the program in stage-2 training, when k is the model's ``stage2_slots``."""
         k, p = self.ten.prefix_tokens, len(self.prompt_ids)
-        row = torch.cat([torch.arange(k), torch.arange(p + written)]).to(self.device)
-        return row.expand(batch, -1)
+        return torch.arange(k + p + written, device=self.device).expand(batch, -1)
 
     def generate(self, terrain_ids: torch.Tensor, config: Any, **kwargs: Any) -> Any:
-        """``lm.generate`` after ``[TEN prefix, PROMPT]`` with ``GenerationConfig`` ``config``.
-
-        The explicit attention mask also keeps transformers from reading the restarting
-        position ids as packed sequences (which would hide the prefix).
-        """
+        """``lm.generate`` after ``[TEN prefix, PROMPT]`` with ``GenerationConfig`` ``config``."""
         embeds = self.context(terrain_ids)  # (B, C, d)
         attention = torch.ones(embeds.shape[:2], dtype=torch.long, device=self.device)
         return self.lm.generate(inputs_embeds=embeds, attention_mask=attention, position_ids=self.positions(len(embeds)),
@@ -187,7 +185,8 @@ class Inventor(nn.Module):
         self.lm.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
         torch.save({"ten": self.ten.state_dict(), "value_head": self.value_head.state_dict()}, folder / TEN_FILE)
-        meta = record | {"terrains": list(self.terrains), "prefix_tokens": self.ten.prefix_tokens, "ten": self.ten.kind}
+        meta = record | {"terrains": list(self.terrains), "prefix_tokens": self.ten.prefix_tokens, "ten": self.ten.kind,
+                         "stage2_slots": self.stage2_slots}
         (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
         return folder
 
@@ -219,22 +218,34 @@ def _episode(row: list[int], tokenizer: Any, stop: Sequence[str]) -> tuple[int, 
     return low, cut_at_stop(text, stop)
 
 
-def new_inventor(model: Path, terrains: Sequence[str], *, prefix_tokens: int = 4, kind: str = "table",
+def new_inventor(model: Path, terrains: Sequence[str], *, prefix_tokens: int = TERRAIN_SLOTS, kind: str = "table",
                  device: str | None = None, seed: int = 0) -> Inventor:
     """An untrained inventor: the model in folder ``model`` and a fresh TEN for ``terrains``.
 
-    Every terrain's prefix starts as k copies of the end-of-text token's embedding (what a
-    document boundary looks like to the model) plus a little noise.
+    Every terrain's prefix starts as k copies of the end-of-text token's embedding: the k
+    terrain slots the stage-2 model was trained with, so the untrained inventor reads exactly
+    what that model read and writes what it writes. Another k, or a stage-2 model trained
+    without slots (``trained_slots`` 0), works but starts from a model that reads the prefix
+    as noise (logged as a warning): PPO then first has to learn to ignore it (a 4M-parameter
+    stage-2 model trained without slots, read after 4 prefix vectors, wrote no valid program).
+    A warning rather than an error: a different k is a fair experiment, and older stage-2
+    models stay usable.
 
     Raises:
         FileNotFoundError: If ``model`` is not a model folder.
         ValueError: For an unknown terrain or TEN kind.
     """
     lm, tokenizer = load_lm(model, device)
+    slots = trained_slots(model)
+    if slots != prefix_tokens:
+        fix = (f"train the stage-2 model again (python -m evolution train-stage2) to give it {TERRAIN_SLOTS} slots"
+               if slots == 0 else f"use prefix_tokens={slots} (--prefix-tokens {slots})")
+        log.warning("%s was trained with %d terrain slots before its prompt but the TEN writes %d vectors: the untrained "
+                    "inventor will not write what the stage-2 model writes; %s", model, slots, prefix_tokens, fix)
     torch.manual_seed(seed)
     init = lm.get_input_embeddings().weight[tokenizer.eos_token_id].detach().cpu()
     ten = TerrainEmbedding(terrains, prefix_tokens=prefix_tokens, init=init, kind=kind)
-    return Inventor(lm, tokenizer, ten).to(lm.device)
+    return Inventor(lm, tokenizer, ten, stage2_slots=slots).to(lm.device)
 
 
 def load_inventor(folder: Path, *, device: str | None = None) -> Inventor:
@@ -251,7 +262,10 @@ def load_inventor(folder: Path, *, device: str | None = None) -> Inventor:
     lm, tokenizer = load_lm(folder, device)
     width = lm.get_input_embeddings().weight.shape[1]
     ten = TerrainEmbedding(meta["terrains"], prefix_tokens=meta["prefix_tokens"], init=torch.zeros(width), kind=meta["ten"])
-    inventor = Inventor(lm, tokenizer, ten)
+    if "stage2_slots" not in meta:
+        log.warning("%s was trained before stage 2 had terrain slots, with other prefix positions; it will write worse "
+                    "programs now: train it again with python -m evolution train-stage3", folder)
+    inventor = Inventor(lm, tokenizer, ten, stage2_slots=meta.get("stage2_slots", 0))
     state = torch.load(folder / TEN_FILE, map_location="cpu", weights_only=True)
     ten.load_state_dict(state["ten"])
     inventor.value_head.load_state_dict(state["value_head"])
@@ -280,8 +294,9 @@ def load_lm(folder: Path, device: str | None) -> tuple[Any, Any]:
 
 def reference_logprobs(reference: Any, prompt_ids: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor,
                        temperature: float) -> torch.Tensor:
-    """``(B, R)`` log-probabilities of the written tokens under the stage-2 model, which reads
-    the prompt without any prefix (what it was trained on)."""
+    """``(B, R)`` log-probabilities of the written tokens under the stage-2 model after
+    ``prompt_ids``: what it was trained on (``Inventor.reference_ids``, its terrain slots then
+    ``PROMPT``)."""
     p = len(prompt_ids)
     ids = torch.cat([prompt_ids.expand(len(tokens), -1), tokens], dim=1)  # (B, P + R)
     attention = torch.cat([torch.ones(len(tokens), p, device=tokens.device), mask], dim=1).long()

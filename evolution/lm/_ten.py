@@ -1,7 +1,8 @@
 """The terrain embedding network (TEN): a terrain name -> k vectors in a model's token space.
 
-The vectors are prepended to the prompt's token embeddings (``inputs_embeds``), so the
-language model reads them like k extra tokens it has no word for, and the RL stage learns
+The vectors are prepended to the prompt's token embeddings (``inputs_embeds``), filling the
+k terrain slots a stage-2 model reads as end-of-text tokens before its prompt
+(``stage2.TERRAIN_SLOTS``): they start as the end-of-text embedding, and the RL stage learns
 what they should say for each terrain. Two kinds:
 
 * ``"table"``: one learned ``(k, d)`` block per terrain, the paper's discrete variant.
@@ -50,10 +51,16 @@ class TerrainEmbedding(nn.Module):
         terrains: The terrain names it knows; ``terrains[i]`` has id ``i``.
         prefix_tokens: k, the number of prefix vectors per terrain.
         init: ``(d,)`` or ``(k, d)`` starting point of every terrain's prefix (e.g. the
-            end-of-text token's embedding, so the untrained prefix reads as a document boundary).
+            end-of-text token's embedding: a stage-2 model reads k end-of-text tokens before
+            its prompt, so that prefix leaves it exactly as trained).
         kind: ``"table"`` or ``"profile"`` (see the module docstring).
         noise: Standard deviation, relative to ``init``'s root mean square (or absolute when
-            ``init`` is zero), of the noise that makes terrains start apart.
+            ``init`` is zero), of noise added to the starting prefix (table) or of the profile
+            MLP's output weights. Default 0: every terrain starts exactly at ``init``, and the
+            untrained inventor writes what the stage-2 model writes. Terrains need no noise to
+            learn apart: each terrain's vectors get gradients only from its own episodes (and
+            a profile MLP whose output layer starts at zero, like LoRA's B, trains its first
+            layer from the second step on).
         hidden: Width of the profile MLP.
 
     Raises:
@@ -67,7 +74,7 @@ class TerrainEmbedding(nn.Module):
         prefix_tokens: int,
         init: torch.Tensor,
         kind: str = "table",
-        noise: float = 0.1,
+        noise: float = 0.0,
         hidden: int = 64,
     ) -> None:
         super().__init__()

@@ -8,12 +8,14 @@ terrain (sandboxed, simulated), a fixed penalty for a program that fails, and a 
 that keeps the model near the frozen stage-2 model. The paper trains on the terrain sets
 {left-wall, right-wall, tunnel} and {left-wall, right-wall, bumpy} (``TERRAIN_SETS``).
 
-Choices the paper leaves open: the prompt and the program keep their stage-2 positions after
-the prefix (``Inventor.positions``), so the untrained inventor writes almost exactly what the
-stage-2 model writes; the KL reference is the stage-2 model reading the bare prompt; each
-iteration samples every terrain equally often, and scores are centred per terrain within the
-iteration (a per-terrain baseline: distances differ in scale between terrains) before GAE;
-training samples at temperature 1 without nucleus cut-off, so the PPO ratios are exact.
+Choices the paper leaves open: the k prefix vectors fill the k terrain slots (end-of-text
+tokens) that the stage-2 model was trained to read before its prompt (``stage2.TERRAIN_SLOTS``)
+and start as the end-of-text embedding, so the untrained inventor writes exactly what the
+stage-2 model writes; the KL reference is the stage-2 model reading what it was trained on
+(its slots, then the prompt); each iteration samples every terrain equally often, and scores
+are centred per terrain within the iteration (a per-terrain baseline: distances differ in
+scale between terrains) before GAE; training samples at temperature 1 without nucleus
+cut-off, so the PPO ratios are exact.
 
 Evaluation, as the paper does it (``evaluate_stage3``): on each terrain, the conditional
 model's samples against the best of N (default 1,024) samples from the stage-2 model and the
@@ -41,16 +43,12 @@ from torch import nn
 from evolution.lm._inventor import CONFIG_FILE, Inventor, Rollout, load_inventor, load_lm, new_inventor, reference_logprobs
 from evolution.lm._ppo import gae, policy_loss, token_rewards, value_loss, whiten
 from evolution.lm._ten import KINDS
+from evolution.lm.stage2 import TERRAIN_SLOTS
+from evolution.lm.terrain_sets import TERRAIN_SETS
 from evolution.sodarace import DEFAULT_SETTINGS, SimSettings, get_terrain
 from evolution.types import Candidate, Result
 
 log = logging.getLogger(__name__)
-
-TERRAIN_SETS = {
-    "walls-tunnel": ("left-wall", "right-wall", "tunnel"),
-    "walls-bumpy": ("left-wall", "right-wall", "bumpy"),
-}
-"""The paper's training sets."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,9 @@ class Stage3Config:
         out: Folder to write (the model, tokenizer, ``ten.pt``, ``stage3.json``, the log and plot).
         model: The stage-2 model folder to start from (also the frozen KL reference).
         terrains: Terrains to train on; every iteration samples them equally often.
-        prefix_tokens: k, prefix vectors the TEN writes.
+        prefix_tokens: k, prefix vectors the TEN writes; by default the stage-2 model's terrain
+            slots (``TERRAIN_SLOTS``), the only k at which the untrained inventor is the
+            stage-2 model (``new_inventor`` warns at another).
         ten: ``"table"`` (a learned block per terrain) or ``"profile"`` (an MLP over geometry).
 
     The rest are commented where they are set; the learning rates, KL coefficient and reward
@@ -73,7 +73,7 @@ class Stage3Config:
     out: Path
     model: Path
     terrains: tuple[str, ...] = TERRAIN_SETS["walls-tunnel"]
-    prefix_tokens: int = 4
+    prefix_tokens: int = TERRAIN_SLOTS
     ten: str = "table"
     iterations: int = 200  # most PPO iterations
     time_limit_s: float | None = 20 * 60  # stop (and save) after this long; None: no limit
@@ -295,7 +295,7 @@ def ppo_step(config: Stage3Config, policy: Inventor, reference: Any, optimizer: 
     n, size = len(ids), config.minibatch_size
     with torch.no_grad():
         old_logprobs, old_values = _chunked(lambda s: policy(ids[s], tokens[s], mask[s], config.temperature), n, size)
-        (ref_logprobs,) = _chunked(lambda s: (reference_logprobs(reference, policy.prompt_ids, tokens[s], mask[s],
+        (ref_logprobs,) = _chunked(lambda s: (reference_logprobs(reference, policy.reference_ids, tokens[s], mask[s],
                                                                  config.temperature),), n, size)
         episode = scores * config.reward_scale
         if config.center_per_terrain:
@@ -392,7 +392,7 @@ def _distances(results: Sequence[Result]) -> list[float]:
 def evaluate_stage3(
     model: Path, *, samples: int = 1024, conditional: int = 64, baseline: Path | None = None, dataset: Path | None = None,
     workers: int = 2, sim_seconds: float | None = None, top_p: float = 0.95, seed: int = 0, plots: Path | None = None,
-    on_progress: Callable[[str, int, int], None] | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None, keep: int = 0,
 ) -> dict[str, Any]:
     """The paper's evaluation: per terrain, the inventor against the best of N unconditional programs.
 
@@ -416,6 +416,8 @@ def evaluate_stage3(
         seed: Sampling seed.
         plots: Folder for one plot per terrain (``eval-<terrain>.png``); ``None``: no plots.
         on_progress: ``on_progress(what, done, total)`` while programs are sampled.
+        keep: Each source also lists its ``keep`` farthest-walking distinct programs
+            (``programs``: ``[{text, distance}]``, best first), e.g. for replays.
 
     Returns:
         ``{"terrains": {name: {"conditional": {...}, "stage2": {...}, "dataset": {...} | None,
@@ -458,9 +460,9 @@ def evaluate_stage3(
         for terrain in inventor.terrains:
             mine = sample_conditional(inventor, terrain, conditional, top_p=top_p, max_new_tokens=max_new, seed=seed,
                                       on_batch=progress(f"inventor on {terrain}", conditional))
-            row = {"conditional": _summary(reward.results(mine, [terrain] * len(mine))),
-                   "stage2": _summary(reward.results(stage2_texts, [terrain] * len(stage2_texts))),
-                   "dataset": _summary(reward.results(dataset_texts, [terrain] * len(dataset_texts))) if dataset_texts else None}
+            sources = (("conditional", mine), ("stage2", stage2_texts), ("dataset", dataset_texts))
+            row = {source: _summary(reward.results(texts, [terrain] * len(texts)), texts, keep=keep) if texts else None
+                   for source, texts in sources}  # no dataset programs: None
             bar = max(row[k]["best"] for k in ("stage2", "dataset") if row[k] is not None)
             median = row["conditional"]["median"]
             row["beats"] = median > 0 and median >= bar  # matching best-of-N at zero (nothing walks) is no win
@@ -479,11 +481,15 @@ def _stage2_dataset(stage2: Path) -> Path | None:
     return Path(p) if (p := json.loads(record.read_text()).get("stage2", {}).get("dataset")) else None
 
 
-def _summary(results: Sequence[Result]) -> dict[str, Any]:
+def _summary(results: Sequence[Result], texts: Sequence[str], *, keep: int = 0) -> dict[str, Any]:
     distances = _distances(results)
-    return {"n": len(results), "valid_rate": sum(r.valid for r in results) / len(results),
-            "median": statistics.median(distances), "mean": statistics.fmean(distances), "best": max(distances),
-            "distances": distances}
+    summary = {"n": len(results), "valid_rate": sum(r.valid for r in results) / len(results),
+               "median": statistics.median(distances), "mean": statistics.fmean(distances), "best": max(distances),
+               "distances": distances}
+    if keep:
+        walked = {t: d for t, d, r in zip(texts, distances, results) if r.valid}  # distinct programs
+        summary["programs"] = [{"text": t, "distance": d} for t, d in sorted(walked.items(), key=lambda p: -p[1])[:keep]]
+    return summary
 
 
 def format_table(evaluation: dict[str, Any]) -> list[str]:

@@ -1,21 +1,21 @@
 // One trained model (/models/<id>/), live over its WebSocket /ws/models/<id>/ (no polling):
 // status, progress and the loss curve while it trains, Cancel while it runs, and once done
-// its evaluation figures and the archive of the programs it wrote (max over mass).
+// its evaluation figures, the archive of the programs it wrote (max over mass) and the form
+// that starts stage 3 from it (POST /api/models/<id>/stage3, then the inventor's page).
 
-import { getJSON, postJSON } from "../api.js";
+import { getJSON } from "../api.js";
 import { binCentre, cellAtPoint, fitnessRange, mapView } from "../archive.js";
 import { cssVar, onViewChange, scheduler } from "../canvas.js";
 import { drawCurves } from "../chart.js";
-import { highlightCode, pageData, setStatus } from "../dom.js";
+import { highlightCode, pageData } from "../dom.js";
+import { formValues, wireJSONForm } from "../forms.js";
 import { formatCompact, formatFitness, formatInt, formatPercent } from "../format.js";
+import { JobPage } from "../jobpage.js";
 import { drawArchiveMap, drawLegend } from "../mapview.js";
-import {
-  applyModelMessage, archiveFromEvaluation, failureRows, isTerminal, lastLoss, modelSocketUrl, openModelStream,
-} from "../training.js";
+import { archiveFromEvaluation, failureRows, lastLoss } from "../training.js";
 
 const $ = (id) => document.getElementById(id);
-const initial = pageData("model-data");
-let job = { ...initial, loss: initial.loss ?? [] };
+const page = new JobPage(pageData("model-data"), showJob);
 let archive = null; // archiveFromEvaluation(...) once the evaluation is loaded
 let hover = -1;
 let evaluationLoaded = false;
@@ -23,11 +23,10 @@ let evaluationLoaded = false;
 const lossCanvas = $("loss-curve");
 const mapCanvas = $("archive-map");
 const tip = $("map-tip");
-const cancelButton = $("cancel-button");
-const streamState = $("stream-state");
+const inventorForm = $("inventor-form");
 
 // -- drawing -------------------------------------------------------------------------------------
-const drawLoss = scheduler(() => drawCurves(lossCanvas, [job.loss], { key: "loss", x: "step", colors: [cssVar("--accent")] }));
+const drawLoss = scheduler(() => drawCurves(lossCanvas, [page.job.loss], { key: "loss", x: "step", colors: [cssVar("--accent")] }));
 
 const drawMap = scheduler(() => {
   if (!archive) return;
@@ -40,24 +39,18 @@ onViewChange(() => {
 });
 
 // -- the job -------------------------------------------------------------------------------------
-function showJob() {
-  setStatus($("model-status"), job.status);
-  const progress = Number.isFinite(job.progress) ? job.progress : 0;
-  $("model-progress").value = progress;
-  $("progress-text").textContent = formatPercent(progress, 0);
-  $("model-error").textContent = job.status === "failed" ? job.error || "the job failed" : job.error || "";
+// The page's own parts (the head is JobPage's).
+function showJob(job) {
   $("last-loss").textContent = formatCompact(lastLoss(job.loss));
   $("loss-steps").textContent = job.loss.length ? formatInt(job.loss.at(-1).step) : "–";
-  const terminal = isTerminal(job.status);
-  cancelButton.hidden = terminal;
-  cancelButton.disabled = terminal || job.cancel_requested === true;
-  if (job.path) {
-    $("model-path").textContent = job.path;
-    $("model-folder").hidden = false;
-  }
+  $("dataset-programs").textContent = formatInt(job.dataset_programs);
+  $("dataset-heldout").textContent = formatInt(job.dataset_heldout);
+  $("dataset-niches").textContent = formatInt(job.dataset_niches);
   if (job.evaluation) showFigures(job.evaluation);
+  inventorForm.hidden = job.status !== "done";
+  $("stage3-wait").hidden = job.status === "done";
   drawLoss();
-  if (job.status === "done" && !evaluationLoaded) loadEvaluation();
+  if (job.status === "done" && !evaluationLoaded) loadEvaluation(job.id);
 }
 
 function showFigures(evaluation) {
@@ -91,10 +84,10 @@ function showFigures(evaluation) {
   $("failures").replaceChildren(...items);
 }
 
-async function loadEvaluation() {
+async function loadEvaluation(id) {
   evaluationLoaded = true;
   try {
-    const evaluation = await getJSON(`/api/models/${job.id}/evaluation`);
+    const evaluation = await getJSON(`/api/models/${id}/evaluation`);
     showFigures(evaluation);
     archive = archiveFromEvaluation(evaluation.archive);
     $("map-empty").textContent = `${formatInt(archive.cells.size)} niches filled by the samples; click a cell to read its program.`;
@@ -104,33 +97,6 @@ async function loadEvaluation() {
     $("map-empty").textContent = `Could not load the evaluation: ${error.message}`;
   }
 }
-
-// The socket carries status, progress, loss and the evaluation summary; the dataset figures and
-// the model folder come with the job itself, read again when its status changes.
-async function refreshJob() {
-  try {
-    const answer = await getJSON(`/api/models/${job.id}`);
-    job = { ...job, ...answer, loss: job.loss, status: job.status, progress: job.progress };
-    $("dataset-programs").textContent = formatInt(job.dataset_programs);
-    $("dataset-heldout").textContent = formatInt(job.dataset_heldout);
-    $("dataset-niches").textContent = formatInt(job.dataset_niches);
-    showJob();
-  } catch {
-    // the page keeps what it shows; the next status change tries again
-  }
-}
-
-cancelButton.addEventListener("click", async () => {
-  cancelButton.disabled = true;
-  try {
-    const answer = await postJSON(`/api/models/${job.id}/cancel`);
-    job = { ...job, ...answer, loss: job.loss };
-    showJob();
-  } catch (error) {
-    $("model-error").textContent = `Cancel: ${error.message}`;
-    cancelButton.disabled = isTerminal(job.status);
-  }
-});
 
 // -- map interaction ----------------------------------------------------------------------------
 function eliteAt(index) {
@@ -198,28 +164,15 @@ mapCanvas.addEventListener("keydown", (event) => {
   }
 });
 
+// -- stage 3 -------------------------------------------------------------------------------------
+wireJSONForm(inventorForm, {
+  url: `/api/models/${page.job.id}/stage3`,
+  values: () => formValues(inventorForm.elements, {
+    ints: ["iterations", "batch_size", "samples", "conditional", "max_new_tokens"], floats: ["minutes", "sim_seconds"],
+  }),
+  onDone: (inventor) => window.location.assign(`/models/${inventor.id}/`),
+});
+
 // -- start ---------------------------------------------------------------------------------------
 drawLegend($("map-legend"));
-showJob();
-if (!isTerminal(job.status)) {
-  openModelStream({
-    url: () => modelSocketUrl(window.location, job.id),
-    onMessage(message, { first }) {
-      const before = job.status;
-      job = applyModelMessage(job, message, { first });
-      showJob();
-      if (job.status !== before || first) refreshJob();
-    },
-    onState(state, detail) {
-      const words = {
-        connecting: "connecting…",
-        open: "live",
-        ended: "finished",
-        closed: "closed",
-        unauthenticated: "log in again to follow this job",
-        "not-found": "this model no longer exists",
-      };
-      streamState.textContent = state === "waiting" ? `reconnecting in ${Math.ceil(detail.delay / 1000)} s…` : words[state] ?? state;
-    },
-  });
-}
+page.start();

@@ -1,11 +1,11 @@
-// The Models page (/models/): every trained model with its status live over its WebSocket
-// (no polling), and the "Train a model" form, which POSTs to /api/models and opens the new
-// model's page. The dataset link follows the chosen runs and threshold.
+// The Models page (/models/): every trained model (stage 2) and inventor (stage 3) with its
+// status live over its WebSocket (no polling), and the "Train a model" form, which POSTs to
+// /api/models and opens the new model's page. The dataset link follows the chosen runs and
+// threshold.
 
-import { ApiError, postJSON } from "../api.js";
-import { invalidFields, setStatus, showFieldErrors } from "../dom.js";
-import { formatInt, formatPercent } from "../format.js";
-import { applyModelMessage, datasetUrl, isTerminal, modelSocketUrl, openModelStream } from "../training.js";
+import { setStatus, showFieldErrors } from "../dom.js";
+import { formValues, wireJSONForm } from "../forms.js";
+import { applyModelMessage, datasetUrl, isTerminal, modelResult, modelSocketUrl, openModelStream } from "../training.js";
 
 const MAX_STREAMS = 8; // unfinished jobs followed at once
 const list = document.getElementById("model-list");
@@ -14,7 +14,7 @@ const live = new Set();
 
 function follow(row) {
   const id = Number(row.dataset.modelId);
-  let job = { status: row.dataset.status, loss: [] };
+  let job = { status: row.dataset.status, stage: Number(row.dataset.stage), loss: [], rewards: [] };
   live.add(id);
   openModelStream({
     url: () => modelSocketUrl(window.location, id),
@@ -23,10 +23,7 @@ function follow(row) {
       row.dataset.status = job.status;
       setStatus(row.querySelector(".model-status"), job.status);
       row.querySelector(".model-progress").value = Number.isFinite(job.progress) ? job.progress : 0;
-      if (job.evaluation) {
-        row.querySelector(".model-valid").textContent = formatPercent(job.evaluation.valid_rate);
-        row.querySelector(".model-niches").textContent = formatInt(job.evaluation.niches);
-      }
+      row.querySelector(".model-result").textContent = modelResult(job);
     },
     onState(state) {
       if (state === "ended" || state === "closed" || state === "not-found" || state === "unauthenticated") live.delete(id);
@@ -43,22 +40,8 @@ function follow(row) {
 // -- the form -----------------------------------------------------------------------------------
 const form = document.getElementById("new-model-form");
 const datasetLink = document.getElementById("dataset-link");
-const FLOATS = new Set(["threshold", "heldout", "minutes"]);
-const INTS = new Set(["samples", "max_steps"]);
 
 const chosenRuns = () => [...form.querySelectorAll('input[name="runs"]:checked')].map((box) => Number(box.value));
-
-function formData() {
-  const data = { runs: chosenRuns() };
-  for (const element of form.elements) {
-    if (!element.name || element.name === "runs" || element.value.trim() === "") continue;
-    const value = element.value.trim();
-    if (INTS.has(element.name) && /^\d+$/.test(value)) data[element.name] = Number.parseInt(value, 10);
-    else if (FLOATS.has(element.name) && Number.isFinite(Number(value))) data[element.name] = Number(value);
-    else data[element.name] = value;
-  }
-  return data;
-}
 
 function updateDatasetLink() {
   const runs = chosenRuns();
@@ -78,38 +61,19 @@ function updateDatasetLink() {
 datasetLink.addEventListener("click", (event) => {
   if (!chosenRuns().length) {
     event.preventDefault();
-    showErrors({ runs: ["Choose at least one run to download its dataset."] });
+    showFieldErrors(form, { runs: ["Choose at least one run to download its dataset."] });
   }
 });
 form.addEventListener("input", updateDatasetLink);
 form.addEventListener("change", updateDatasetLink);
 updateDatasetLink();
 
-const showErrors = (fields) => showFieldErrors(form, fields);
-
-form.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const invalid = invalidFields(form);
-  const errors = Object.fromEntries(invalid.map((element) => [element.name, [element.validationMessage]]));
-  if (!chosenRuns().length) errors.runs = ["Choose at least one run."];
-  if (Object.keys(errors).length) {
-    showErrors(errors);
-    (invalid[0] ?? form.querySelector('input[name="runs"]'))?.focus();
-    return;
-  }
-  const submit = form.querySelector("button[type=submit]");
-  submit.disabled = true;
-  try {
-    const job = await postJSON("/api/models", formData());
-    showErrors({});
-    window.location.assign(`/models/${job.id}/`);
-  } catch (error) {
-    const fields = error instanceof ApiError && Object.keys(error.fields).length ? { ...error.fields } : { __all__: [error.message] };
-    const known = Object.keys(fields).filter((name) => form.querySelector(`[data-error-for="${name}"]`));
-    const rest = Object.keys(fields).filter((name) => !known.includes(name));
-    if (rest.length) fields.__all__ = [].concat(fields.__all__ ?? [], ...rest.map((n) => `${n}: ${[].concat(fields[n]).join(" ")}`));
-    showErrors(fields);
-    form.querySelector("[aria-invalid=true]")?.focus();
-    submit.disabled = false;
-  }
+wireJSONForm(form, {
+  url: "/api/models",
+  values: () => ({
+    runs: chosenRuns(),
+    ...formValues(form.elements, { ints: ["samples", "max_steps"], floats: ["threshold", "heldout", "minutes"], skip: ["runs"] }),
+  }),
+  check: () => (chosenRuns().length ? {} : { runs: ["Choose at least one run."] }),
+  onDone: (job) => window.location.assign(`/models/${job.id}/`),
 });

@@ -64,6 +64,7 @@ class LiveLab:
             "DJANGO_SETTINGS_MODULE": "elmweb.settings",
             "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
             "BROKER_DIR": str(folder / "broker"),
+            "MODELS_DIR": str(folder / "models"),  # trained models stay out of the developer's var/models
             "PYTHONUNBUFFERED": "1",
             "DEBUG": "true",
             # Evaluate in the worker's pool process (no evaluation processes on a shared

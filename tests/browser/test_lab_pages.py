@@ -9,12 +9,18 @@ The pages' DOM contract (what these tests read and click):
   ``#genome-feed a[href^="/genomes/"]``, the same controls, ``#evaluations``;
 - genome page ``/genomes/<id>/``: ``canvas#replay[data-frame]`` (autoplays), ``a#lineage-link``,
   ``#program``, ``#diff``;
-- lineage page: ``ol#lineage`` of ``li[data-genome-id]`` down to the seed, ``#descendants``.
+- lineage page: ``ol#lineage`` of ``li[data-genome-id]`` down to the seed, ``#descendants``;
+- a finished stage-2 model's page ``/models/<id>/``: ``form#inventor-form`` (fields named as the
+  API's stage-3 fields, advanced ones in a ``details``, error slots ``[data-error-for]``);
+- an inventor's page ``/models/<id>/``: ``#model-status[data-status]``, ``#reward-legend
+  li[data-terrain] .reward-last``, ``#evaluation-table tbody tr[data-terrain]``,
+  ``canvas.replay[data-terrain][data-source=conditional|unconditional][data-frame]``.
 """
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from typing import Any
 
@@ -24,6 +30,7 @@ from tests.browser.helpers import (
     SMALL_RUN,
     Api,
     PageErrors,
+    number,
     read_number,
     visible,
     wait_for_number,
@@ -265,6 +272,76 @@ def test_every_page_of_the_lab_loads_without_console_errors(
     assert not page_errors, str(page_errors)
 
 
+def test_the_best_walker_replay_shows_when_its_trace_is_recorded_after_the_run_ended(
+    page: Any, api: Api, lab: LiveLab
+) -> None:
+    run_id = api.create_run(name=unique("best walker run"), evals=64)["id"]
+    try:
+        api.post(f"/api/runs/{run_id}/start")
+        api.wait_for_run(run_id, lambda r: r["status"] == "finished", timeout=120, what="the end")
+        cells = api.get(f"/api/runs/{run_id}/archive")["cells"]
+        best = [c for c in cells if c["fitness"] == max(c["fitness"] for c in cells)]
+        for cell in best:
+            api.wait_until(
+                lambda gid=cell["gid"]: api.get(f"/api/runs/{run_id}/genomes/{gid}")["evaluation"]["has_trace"],
+                timeout=60, what=f"the replay of genome {cell['gid']}",
+            )  # fmt: skip
+        # As when the run ends before the worker records the best's trace: take it away again.
+        gids = [c["gid"] for c in best]
+        lab.manage("shell", "--verbosity", "0", "--command", (
+            "from elmweb.runs.models import Evaluation; "
+            f"Evaluation.objects.filter(genome__run_id={run_id}, genome__gid__in={gids}).update(trace=None)"
+        ))  # fmt: skip
+        page.clock.install()
+        open_run_page(page, run_id)
+        page.clock.pause_at(int(time.time() * 1000) + 60_000)  # no timer fires from now on
+        page.wait_for_function(
+            "gids => gids.some((gid) => document.querySelector('#best-empty').textContent.includes(`Genome ${gid} leads`))",
+            arg=gids,
+        )
+        navigations = mark_page(page)
+
+        batches = sorted({c["batch"] for c in best})
+        lab.manage("shell", "--verbosity", "0", "--command", (
+            "from elmweb.runs import services; "
+            f"[services.run_record_traces(run_id={run_id}, batch=b) for b in {batches}]"
+        ))  # fmt: skip
+
+        page.locator("#best-link").wait_for(state="visible", timeout=30_000)
+        assert number(page.locator("#best-link").inner_text()) in gids
+        assert page.locator("#best-empty").is_hidden()
+        assert page.locator("canvas#best-replay").get_attribute("data-frame") is not None
+        assert_not_reloaded(page, navigations)
+    finally:
+        page.clock.resume()  # the screenshot shows the page drawn
+        page.wait_for_timeout(500)
+        api.stop_quietly(run_id)
+
+
+def test_the_compare_page_follows_its_runs_live_without_a_reload(
+    page: Any, page_errors: PageErrors, api: Api, finished_run: dict[str, Any]
+) -> None:
+    run_id = api.create_run(name=unique("compared run"), evals=64)["id"]
+    try:
+        page.goto(f"/compare/?runs={finished_run['id']},{run_id}")
+        live_map = f'canvas.compare-map[data-run-id="{run_id}"]'
+        coverage = 'canvas.curve[data-key="coverage"]'
+        wait_for_number(page, coverage, f"n === {finished_run['batches']}", attribute="data-points")
+        navigations = mark_page(page)
+
+        api.post(f"/api/runs/{run_id}/start")
+        run = api.wait_for_run(run_id, lambda r: r["status"] == "finished", timeout=120, what="the end")
+        cells = len(api.get(f"/api/runs/{run_id}/archive")["cells"])
+
+        wait_for_text(page, f'.compare-legend li[data-run-id="{run_id}"] .status-badge', "finished")
+        wait_for_number(page, live_map, f"n === {cells}", attribute="data-filled", timeout=10_000)
+        wait_for_number(page, coverage, f"n === {finished_run['batches'] + run['batches']}", attribute="data-points")
+        assert_not_reloaded(page, navigations)
+        assert not page_errors, str(page_errors)
+    finally:
+        api.stop_quietly(run_id)
+
+
 @pytest.fixture(autouse=True)
 def _lab_alive(lab: LiveLab) -> None:
     """Each scenario starts with daphne and the worker up (a dead one fails with its logs)."""
@@ -283,3 +360,38 @@ def test_the_train_a_model_form_refuses_to_start_without_a_run_and_says_so_next_
     assert "run" in slot.inner_text().lower()
     assert page.evaluate("window.__still_here === true")  # no navigation, nothing posted
     assert not page_errors, str(page_errors)
+
+
+TINY_STAGE3 = {"iterations": 2, "batch_size": 3, "max_new_tokens": 24, "sim_seconds": 1, "samples": 2, "conditional": 1}
+
+
+def test_stage3_started_from_a_trained_model_streams_rewards_then_shows_its_evaluation_and_replays(
+    page: Any, page_errors: PageErrors, api: Api, finished_run: dict[str, Any]
+) -> None:
+    stage2 = api.post("/api/models", {"runs": [finished_run["id"]], "heldout": 0, "max_steps": 2, "samples": 2,
+                                      "name": unique("stage 2")})
+    done = api.wait_until(lambda: (m := api.get(f"/api/models/{stage2['id']}"))["status"] in ("done", "failed") and m,
+                          timeout=240, what="the stage-2 model to finish")
+    assert done["status"] == "done", done["error"]
+    page.goto(f"/models/{stage2['id']}/")
+    page.locator("#inventor-form details summary").click()  # the advanced settings
+    fill_form(page, "#inventor-form", {**TINY_STAGE3, "batch_size": 2})
+    page.locator('#inventor-form button[type="submit"]').click()
+    slot = page.locator('#inventor-form [data-error-for="batch_size"]')
+    slot.wait_for(state="visible")
+    assert "at least 3" in slot.inner_text(), "the API's refusal is shown next to the field"
+
+    fill_form(page, "#inventor-form", TINY_STAGE3)
+    with page.expect_navigation():
+        page.locator('#inventor-form button[type="submit"]').click()
+    page.wait_for_selector('#model-status[data-status="done"]', timeout=240_000)
+    legend = page.locator('#reward-legend li[data-terrain="tunnel"] .reward-last')
+    assert "valid" in legend.inner_text(), "the tunnel's last reward is in the legend"
+    page.wait_for_selector("#evaluation-table tbody tr[data-terrain]")
+    assert page.locator("#evaluation-table tbody tr").count() == 3
+    # the dataset's programs (the run's walkers) walk on every terrain: each is replayed
+    for terrain in ("left-wall", "right-wall", "tunnel"):
+        page.wait_for_selector(f'canvas.replay[data-terrain="{terrain}"][data-source="unconditional"][data-frame]',
+                               timeout=60_000)
+    unexpected = [m for m in page_errors.messages if "400 (Bad Request)" not in m or "/stage3" not in m]
+    assert not unexpected, "only the refused start may show in the console"

@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { comAt, decodeTrace, distanceAt, duration, extensions, frameAtTime, isActive, positionsAt } from "../../frontend/trace.js";
+import {
+  FLAT_TERRAIN, comAt, decodeTrace, distanceAt, duration, extensions, frameAtTime, isActive, overheadTop, positionsAt,
+} from "../../frontend/trace.js";
 
 // Two joints over three frames, as the API sends a Trace (little-endian float32, base64).
 function traceJson(frames, extra = {}) {
@@ -62,4 +64,34 @@ test("muscle extension compares a muscle's length with its first-frame length", 
   assert.deepEqual(extensions(trace, positionsAt(trace, 2)), [1]);
   assert.ok(isActive(trace, 0));
   assert.ok(!isActive(decodeTrace(traceJson(FRAMES, { muscles: [[0, 1, 0, 0]] })), 0));
+});
+
+// Terrains as evolution/sodarace/_terrain.py lays them out (Terrain.to_dict), trimmed.
+const GROUND = [-2000, -1, 2000, -1, 1];
+const TERRAINS = {
+  flat: [GROUND],
+  bumpy: [[-2000, -1, -300, -1, 1], [-9, -1, -8, -1, 1], [8, -1, 9, -0.79, 1], [9, -0.79, 10, 0.4, 1], [300, -0.6, 2000, -0.6, 1]],
+  "left-wall": [GROUND, [-2, 0, -2, 200, 1]],
+  "right-wall": [GROUND, [2, 0, 2, 200, 1]],
+  tunnel: [GROUND, [-2, 0, -2, 200, 1], [15, 7, 2000, 7, 1]],
+};
+
+test("a tunnel's ceiling is the only overhead part of the five terrains", () => {
+  const tops = Object.fromEntries(Object.entries(TERRAINS).map(([name, segments]) => [name, overheadTop({ name, segments })]));
+  assert.deepEqual(tops, { flat: 0, bumpy: 0, "left-wall": 0, "right-wall": 0, tunnel: 8 });
+});
+
+test("every terrain's segments come through decoding as the engine laid them out", () => {
+  for (const [name, segments] of Object.entries(TERRAINS)) {
+    const trace = decodeTrace(traceJson(FRAMES, { terrain: { name, anchor: "left", segments } }));
+    assert.equal(trace.terrain.name, name);
+    assert.deepEqual(trace.terrain.segments, segments);
+  }
+});
+
+test("a trace without a terrain is drawn on flat ground, not on nothing", () => {
+  const trace = decodeTrace(traceJson(FRAMES, { terrain: undefined }));
+  assert.equal(trace.terrain, FLAT_TERRAIN);
+  assert.deepEqual(trace.terrain.segments, [GROUND]);
+  assert.equal(overheadTop(undefined), 0);
 });

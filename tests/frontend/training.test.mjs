@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  applyModelMessage, archiveFromEvaluation, datasetUrl, failureRows, isTerminal, lastLoss, mergeLoss,
-  modelSocketUrl, openModelStream,
+  applyModelMessage, archiveFromEvaluation, datasetUrl, failureRows, isTerminal, lastLoss, mergeLoss, mergeRewards,
+  modelResult, modelSocketUrl, openModelStream, replayUrl, rewardSeries, streamStateText, unconditionalBest, walkerChoices,
 } from "../../frontend/training.js";
 import { FakeSocket, fakeTimers } from "./fakes.mjs";
 
@@ -60,7 +60,7 @@ test("points that are not numbers are dropped", () => {
 test("a message updates status, progress, error and evaluation and leaves the rest", () => {
   const job = applyModelMessage({ status: "queued", progress: 0, name: "m", loss: [] },
     { status: "training", progress: 0.25, error: "", loss: [point(1, 2)], evaluation: null });
-  assert.deepEqual(job, { status: "training", progress: 0.25, error: "", name: "m", loss: [point(1, 2)], evaluation: null });
+  assert.deepEqual(job, { status: "training", progress: 0.25, error: "", name: "m", loss: [point(1, 2)], rewards: [], evaluation: null });
   assert.equal(lastLoss(job.loss), 2);
   assert.equal(lastLoss([]), null);
 });
@@ -141,4 +141,87 @@ test("the evaluation's archive becomes cells the map can draw", () => {
   assert.equal(state.cells.size, 1);
   assert.deepEqual(state.cells.get("1,2,0"), { cell: [1, 2, 0], gid: 9, fitness: 4.5, descriptor: [0.7, 1.8, 0.2], text: "def f(): pass" });
   assert.equal(archiveFromEvaluation(null).cells.size, 0);
+});
+
+// -- stage 3 -------------------------------------------------------------------------------------
+const iteration = (n, scores) => ({
+  iteration: n, seconds: n * 2, kl: 0.1 * n,
+  terrains: Object.fromEntries(Object.entries(scores).map(([t, score]) => [t, { score, valid_rate: 0.5, best: score + 1 }])),
+});
+
+test("reward points of later messages are appended and the first message of a connection replaces them", () => {
+  const had = [iteration(1, { tunnel: -5 })];
+  assert.deepEqual(mergeRewards(had, { rewards: [iteration(2, { tunnel: -3 })] }).map((p) => p.iteration), [1, 2]);
+  assert.deepEqual(mergeRewards(had, { rewards: [iteration(1, { tunnel: -5 })] }, { first: true }).map((p) => p.iteration), [1]);
+  assert.equal(mergeRewards(had, { status: "training" }), had, "a message without rewards keeps what we had");
+  assert.deepEqual(had.map((p) => p.iteration), [1], "the input is left alone");
+});
+
+test("reward points without an iteration number or terrains are dropped", () => {
+  const fresh = [{ iteration: Number.NaN, terrains: {} }, { iteration: 2 }, null, iteration(3, { bumpy: 1 })];
+  assert.deepEqual(mergeRewards([], { rewards: fresh }).map((p) => p.iteration), [3]);
+});
+
+test("a stage-3 message merges its rewards into the job and leaves the loss alone", () => {
+  const job = applyModelMessage({ status: "training", loss: [], rewards: [iteration(1, { tunnel: -5 })] },
+    { status: "training", progress: 0.5, loss: [], rewards: [iteration(2, { tunnel: 1 })] });
+  assert.deepEqual(job.rewards.map((p) => p.iteration), [1, 2]);
+  assert.deepEqual(job.loss, []);
+  assert.equal(job.progress, 0.5);
+});
+
+test("the reward curves are one series per terrain in the terrains' order", () => {
+  const rewards = [iteration(1, { "left-wall": -5, tunnel: 2 }), iteration(2, { "left-wall": 3, tunnel: 4 })];
+  const series = rewardSeries(rewards, ["tunnel", "left-wall"]);
+  assert.deepEqual(series.map((rows) => rows.map((r) => [r.iteration, r.score])), [[[1, 2], [2, 4]], [[1, -5], [2, 3]]]);
+  assert.equal(series[0][0].valid_rate, 0.5);
+});
+
+test("a terrain an iteration has no score for leaves a gap in its curve, not a zero", () => {
+  const series = rewardSeries([iteration(1, { tunnel: 2 }), iteration(2, { bumpy: 1 })], ["tunnel", "bumpy"]);
+  assert.deepEqual(series.map((rows) => rows.map((r) => r.iteration)), [[1], [2]]);
+  assert.deepEqual(rewardSeries(undefined, ["tunnel"]), [[]]);
+});
+
+test("the models list shows a stage-2 result as valid rate and niches and a stage-3 result as terrains beaten", () => {
+  assert.equal(modelResult({ stage: 2, evaluation: { valid_rate: 0.625, niches: 40 } }), "63% valid · 40 niches");
+  assert.equal(modelResult({ stage: 3, evaluation: { beats: 1, total: 3 } }), "beats best-of-N on 1 of 3 terrains");
+  assert.equal(modelResult({ stage: 3, evaluation: null }), "");
+});
+
+const row = (stage2, dataset) => ({
+  conditional: { n: 4, programs: [{ text: "a", distance: 9 }, { text: "b", distance: 4.5 }] },
+  stage2: { n: 32, programs: stage2 },
+  dataset: dataset === null ? null : { n: 30, programs: dataset },
+});
+
+test("the unconditional walker to replay is the farther of the stage-2 model's and the dataset's best", () => {
+  assert.deepEqual(unconditionalBest(row([{ text: "s", distance: 5 }], [{ text: "d", distance: 7 }])),
+    { source: "dataset", name: "the dataset", distance: 7, n: 30 });
+  assert.equal(unconditionalBest(row([{ text: "s", distance: 7 }], [{ text: "d", distance: 7 }])).source, "stage2",
+    "a tie goes to the stage-2 model");
+  assert.equal(unconditionalBest(row([{ text: "s", distance: 2 }], null)).source, "stage2", "a job without a dataset");
+});
+
+test("there is no unconditional walker to replay when no baseline program walked", () => {
+  assert.equal(unconditionalBest(row([], [])), null);
+  assert.equal(unconditionalBest(undefined), null);
+});
+
+test("the inventor's walkers are offered farthest first by rank", () => {
+  assert.deepEqual(walkerChoices(row([], [])), [{ rank: 0, distance: 9 }, { rank: 1, distance: 4.5 }]);
+  assert.deepEqual(walkerChoices({ conditional: { n: 3 } }), []);
+});
+
+test("a replay URL names the terrain, the source and the rank", () => {
+  assert.equal(replayUrl(7, "right-wall", "conditional", 2), "/api/models/7/replay?terrain=right-wall&source=conditional&rank=2");
+  assert.equal(replayUrl(7, "tunnel", "dataset"), "/api/models/7/replay?terrain=tunnel&source=dataset&rank=0");
+});
+
+test("a job stream's state reads as words, a wait as the seconds until the next try", () => {
+  assert.equal(streamStateText("open"), "live");
+  assert.equal(streamStateText("ended"), "finished");
+  assert.equal(streamStateText("waiting", { delay: 1500 }), "reconnecting in 2 s…");
+  assert.equal(streamStateText("unauthenticated"), "log in again to follow this job");
+  assert.equal(streamStateText("something new"), "something new");
 });

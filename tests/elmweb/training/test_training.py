@@ -16,6 +16,7 @@ from elmweb.runs import services as run_services
 from elmweb.training import services
 from elmweb.training.consumers import TrainingConsumer
 from elmweb.training.models import TrainedModel
+from tests.elmweb.training.conftest import logged_in, post
 from tests.evolution.mutation.tiny_model import build_tiny_model
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,31 +26,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def tiny_base(tmp_path_factory):
     """A tiny random GPT-2 whose samples end quickly (a stand-in base model, no download)."""
     return build_tiny_model(tmp_path_factory.mktemp("base"), eos_bias=4.0)
-
-
-@pytest.fixture(autouse=True)
-def _models_dir(settings, tmp_path):
-    settings.MODELS_DIR = tmp_path / "models"
-
-
-
-
-@pytest.fixture
-def queued(monkeypatch):
-    """Train tasks put on the queue (recorded instead of published)."""
-    sent: list[int] = []
-    monkeypatch.setattr("elmweb.training.tasks.train_model.apply_async", lambda args, queue: sent.append((args[0], queue)))
-    return sent
-
-
-def logged_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def post(client: Client, path: str, data: dict[str, Any] | None = None):
-    return client.post(path, json.dumps(data or {}), content_type="application/json")
 
 
 def test_the_dataset_download_keeps_programs_near_their_niche_best(user, finished_run) -> None:

@@ -10,7 +10,17 @@ import pytest
 from evolution.cli import main
 from evolution.lm._train import ModelSize, TrainConfig
 from evolution.lm.dataset import ProgramRecord, write_dataset
-from evolution.lm.stage2 import PROMPT, Stage2Config, examples, place, train_stage2
+from evolution.lm.stage2 import (
+    PROMPT,
+    TERRAIN_SLOTS,
+    Stage2Config,
+    examples,
+    place,
+    stage2_prompt,
+    stage2_prompt_ids,
+    train_stage2,
+    trained_slots,
+)
 from evolution.sodarace import seeds
 
 
@@ -26,9 +36,42 @@ def tiny_train(tmp_path) -> TrainConfig:
     return TrainConfig(out=tmp_path / "ignored", max_steps=2, batch_size=2, warmup_steps=1, logging_steps=1)
 
 
-def test_every_program_is_taught_after_the_same_prompt():
-    (example,) = examples([ProgramRecord("def make_walker():\n    pass\n\n", (0, 0, 0), 1.0, 1.0, "r", 1)])
-    assert (example.prefix, example.prompt, example.completion) == ("", PROMPT, "def make_walker():\n    pass\n")
+def test_every_program_is_taught_after_the_terrain_slots_and_the_same_prompt(tiny_model):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    (example,) = examples([ProgramRecord("def make_walker():\n    pass\n\n", (0, 0, 0), 1.0, 1.0, "r", 1)], tok)
+    assert (example.prefix, example.prompt, example.completion) == ("", tok.eos_token * TERRAIN_SLOTS + PROMPT,
+                                                                     "def make_walker():\n    pass\n")
+    prompt = tok(PROMPT, add_special_tokens=False)["input_ids"]
+    assert tok(example.prompt, add_special_tokens=False)["input_ids"] == [tok.eos_token_id] * TERRAIN_SLOTS + prompt
+
+
+def test_the_slots_are_single_end_of_text_tokens_for_a_gpt2_tokenizer_too(tmp_path):
+    from tokenizers import pre_tokenizers
+    from transformers import GPT2Tokenizer, GPT2TokenizerFast
+
+    vocab = {c: i for i, c in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))} | {"<|endoftext|>": 256}
+    (tmp_path / "vocab.json").write_text(json.dumps(vocab))
+    (tmp_path / "merges.txt").write_text("#version: 0.2\n")
+    for kind in (GPT2Tokenizer, GPT2TokenizerFast):
+        tok = kind(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt"))
+        assert tok(stage2_prompt(tok), add_special_tokens=False)["input_ids"] == stage2_prompt_ids(tok)
+        assert stage2_prompt_ids(tok)[:TERRAIN_SLOTS + 1] == [256] * TERRAIN_SLOTS + [vocab["<"]]
+
+
+class CharTokenizer:
+    """A tokenizer that spells its end-of-text token character by character."""
+
+    eos_token, eos_token_id = "</s>", 0
+
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": [ord(c) for c in text]}
+
+
+def test_a_tokenizer_that_splits_its_end_of_text_token_is_a_clear_error():
+    with pytest.raises(ValueError, match="register the end-of-text token as a special token"):
+        stage2_prompt(CharTokenizer())
 
 
 def test_a_model_trained_from_the_pretrained_base_reloads_and_records_its_data(tiny_model, seed_dataset, tmp_path):
@@ -40,7 +83,8 @@ def test_a_model_trained_from_the_pretrained_base_reloads_and_records_its_data(t
     assert reloaded.num_parameters() == base.num_parameters()
     record = json.loads((out / "training_log.json").read_text())
     assert record["stage2"] == {"dataset": str(seed_dataset), "base": str(tiny_model), "init": "pretrained",
-                                "programs": len(seeds.SEEDS) - 1, "heldout": 1}
+                                "programs": len(seeds.SEEDS) - 1, "heldout": 1, "terrain_slots": TERRAIN_SLOTS}
+    assert trained_slots(out) == TERRAIN_SLOTS and trained_slots(tiny_model) == 0  # the diff model reads no slots
     assert record["steps"] == 2
 
 

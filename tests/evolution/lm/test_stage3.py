@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 
 import pytest
@@ -12,7 +13,7 @@ from evolution.cli import main
 from evolution.lm._inventor import _episode, load_inventor, new_inventor, reference_logprobs
 from evolution.lm._ten import TerrainEmbedding, terrain_features
 from evolution.lm.dataset import ProgramRecord, write_dataset
-from evolution.lm.stage2 import PROMPT
+from evolution.lm.stage2 import PROMPT, TERRAIN_SLOTS
 from evolution.lm.stage3 import (
     Stage3Config,
     TerrainReward,
@@ -25,6 +26,16 @@ from evolution.sodarace import DEFAULT_SETTINGS, build_walker, seeds, simulate
 
 SHORT = DEFAULT_SETTINGS.with_(sim_seconds=1.0)
 TERRAINS = ("left-wall", "tunnel")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_model, tmp_path_factory):
+    """The tiny random model as a stage-2 model: recorded as trained with the terrain slots, as
+    ``train_stage2`` records them (random weights need no training to read them), so the untrained
+    inventor starts at the model, as it does from a real stage-2 model."""
+    folder = shutil.copytree(tiny_model, tmp_path_factory.mktemp("tiny-stage2") / "model")
+    (folder / "training_log.json").write_text(json.dumps({"stage2": {"terrain_slots": TERRAIN_SLOTS}}))
+    return folder
 
 
 @pytest.fixture(autouse=True)
@@ -44,17 +55,20 @@ def tiny_config(tmp_path, model, **changes) -> Stage3Config:
 
 # ---- the terrain embedding network
 
-def test_a_table_ten_gives_each_terrain_its_own_k_vectors():
+def test_a_table_ten_gives_each_terrain_its_own_k_vectors_starting_at_init():
     ten = TerrainEmbedding(TERRAINS, prefix_tokens=3, init=torch.ones(8))
     prefix = ten(ten.ids(["tunnel", "left-wall", "tunnel"]))
     assert prefix.shape == (3, 3, 8)  # (B, k, d)
-    assert torch.equal(prefix[0], prefix[2])
-    assert not torch.equal(prefix[0], prefix[1])
+    assert torch.equal(prefix, torch.ones(3, 3, 8))  # exactly init: the stage-2 model's terrain slots
+    assert ten.table.shape == (2, 3, 8)  # one block per terrain, trained apart
+    noisy = TerrainEmbedding(TERRAINS, prefix_tokens=3, init=torch.ones(8), noise=0.1)
+    prefix = noisy(noisy.ids(["tunnel", "left-wall", "tunnel"]))
+    assert torch.equal(prefix[0], prefix[2]) and not torch.equal(prefix[0], prefix[1])
 
 
 def test_a_profile_ten_reads_the_terrains_geometry():
     ten = TerrainEmbedding(("left-wall", "right-wall", "bumpy", "tunnel"), prefix_tokens=2, init=torch.zeros(8),
-                           kind="profile")
+                           kind="profile", noise=0.1)
     prefix = ten(torch.arange(4))
     assert prefix.shape == (4, 2, 8)
     assert len({tuple(p.flatten().tolist()) for p in prefix}) == 4
@@ -85,16 +99,16 @@ def test_the_model_reads_the_prefix_then_the_stage2_prompt(tiny_model):
     assert torch.equal(context[1, 3:], inventor.lm.get_input_embeddings()(torch.tensor(prompt)))
 
 
-def test_the_prompt_and_program_keep_their_stage2_positions_after_the_prefix(tiny_model):
+def test_the_prefix_prompt_and_program_take_the_positions_of_the_stage2_slots_prompt_and_program(tiny_model):
     inventor = new_inventor(tiny_model, TERRAINS, prefix_tokens=3)
     p = len(inventor.prompt_ids)
     positions = inventor.positions(2, written=5)
     assert positions.shape == (2, 3 + p + 5)
-    assert positions[1].tolist() == [0, 1, 2, *range(p + 5)]
+    assert positions[1].tolist() == list(range(3 + p + 5))
 
 
 def test_the_prefix_is_visible_to_the_model(tiny_model):
-    """Restarting position ids must not make transformers treat the prefix as another sequence."""
+    """The model reads the prefix: changing it changes the program's log-probabilities."""
     inventor = new_inventor(tiny_model, TERRAINS)
     rollout = inventor.sample(["tunnel"], max_new_tokens=5, seed=0)
     with torch.no_grad():
@@ -120,9 +134,19 @@ def test_gradients_of_the_policy_reach_the_ten_of_the_terrains_in_the_batch_only
 def test_a_profile_ten_is_trained_through_the_model_too(tiny_model):
     inventor = new_inventor(tiny_model, TERRAINS, kind="profile")
     rollout = inventor.sample(list(TERRAINS), max_new_tokens=4, seed=0)
-    logprobs, _ = inventor(inventor.ten.ids(rollout.terrains), rollout.tokens, rollout.mask)
-    logprobs.sum().backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in inventor.ten.parameters())
+    optimizer = torch.optim.Adam(inventor.ten.parameters(), lr=1e-2)
+
+    def gradients() -> list[torch.Tensor]:
+        optimizer.zero_grad()
+        logprobs, _ = inventor(inventor.ten.ids(rollout.terrains), rollout.tokens, rollout.mask)
+        logprobs.sum().backward()
+        return [p.grad if p.grad is not None else torch.zeros(1) for p in inventor.ten.parameters()]
+
+    # the MLP's output layer starts at zero (every terrain starts exactly at the slots' embedding),
+    # so only its first layer waits a step for gradients
+    assert sum(g.abs().sum() > 0 for g in gradients()) == len(list(inventor.ten.parameters())) - 2
+    optimizer.step()
+    assert all(g.abs().sum() > 0 for g in gradients())
 
 
 def test_scored_log_probabilities_are_those_the_tokens_were_sampled_with(tiny_model):
@@ -205,8 +229,8 @@ def test_a_ppo_step_makes_well_scored_programs_likelier_and_badly_scored_ones_le
     change = episode_logprobs() - before
     assert change[0] > 0 and change[3] > 0
     assert change[1] < 0 and change[2] < 0
-    # the KL statistic: summed log-ratio to the reference (which reads no prefix) before the update
-    ref = reference_logprobs(reference, policy.prompt_ids, rollout.tokens, rollout.mask, 1.0)
+    # the KL statistic: summed log-ratio to the reference (reading its slots and the prompt) before the update
+    ref = reference_logprobs(reference, policy.reference_ids, rollout.tokens, rollout.mask, 1.0)
     assert stats["kl"] == pytest.approx(float((before - (ref * rollout.mask).sum(dim=1)).mean()), abs=1e-4)
     assert set(stats) >= {"policy_loss", "value_loss", "clipfrac", "tokens"}
 
@@ -222,9 +246,21 @@ def test_a_bad_training_setting_is_refused_with_the_fix(tiny_model, tmp_path):
 
 # ---- end to end
 
+class LengthReward(TerrainReward):
+    """A stand-in for the simulator whose scores always differ: a program's length.
+
+    (The random tiny model's programs all fail in the simulator; equal scores leave PPO nothing
+    to learn, as the untrained inventor is exactly the reference: no KL either.)"""
+
+    def results(self, completions, terrains):
+        from evolution.types import Result
+
+        return [Result(i, float(len(text)), (0.0, 0.0, 0.0)) for i, text in enumerate(completions)]
+
+
 def test_two_ppo_iterations_train_save_and_reload_a_terrain_conditioned_inventor(tiny_model, tmp_path):
     seen = []
-    out = train_stage3(tiny_config(tmp_path, tiny_model), on_iteration=seen.append)
+    out = train_stage3(tiny_config(tmp_path, tiny_model), on_iteration=seen.append, reward=LengthReward(workers=0))
     assert [s["iteration"] for s in seen] == [1, 2]
     assert all(set(s["terrains"]) == set(TERRAINS) and s["terrains"]["tunnel"]["episodes"] == 2 for s in seen)
     record = json.loads((out / "training_log.json").read_text())
