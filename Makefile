@@ -18,6 +18,22 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null && echo sudo
 
 .PHONY: install run test bench-sim clean
 
+# --- Scaled out on this machine (`make run-scaled`, `make test-scaled`) ----------------------
+# PostgreSQL and Redis from Debian's packages, each a private instance kept under SCALED_DIR,
+# bound to 127.0.0.1 and started as this user (PostgreSQL as `postgres` when we are root):
+# deploy/servers.sh. Nothing system-wide is configured. Ports and pool sizes can be overridden:
+# `make run-scaled PG_PORT=5544 SIM_CONCURRENCY=4`.
+SERVERS = bash deploy/servers.sh
+SCALED_DIR ?= var/scaled
+PG_PORT ?= 55432
+REDIS_PORT ?= 56379
+# One worker per queue, each with its own processes: `llm` loads the language model in each
+# process (and batches prompts), `sim` steps GP runs and records replays (each step forks
+# EVAL_WORKERS evaluators), `train` runs stage-2/3 training jobs, one at a time here.
+LLM_CONCURRENCY ?= 1
+SIM_CONCURRENCY ?= 2
+TRAIN_CONCURRENCY ?= 1
+
 install: $(VENV)/.installed $(CHROMIUM) $(NODE)
 
 # Created (or refreshed) only when requirements.txt is newer than the stamp.
@@ -43,12 +59,14 @@ $(NODE):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs
 	test -x $@
 
-# Every Python test (tests/browser included), then the front end's `node --test` tests;
-# fails if either fails (both always run).
-test: $(VENV)/.installed $(CHROMIUM) $(NODE)
+# Every Python test (tests/browser included), then the front end's `node --test` tests, then
+# the integration tests again on PostgreSQL + Redis (`make test-scaled`); fails if any fails
+# (all always run).
+test: $(VENV)/.installed $(CHROMIUM) $(NODE) install-servers
 	status=0; \
 	$(VENV)/bin/python -m pytest || status=$$?; \
 	$(NODE) --test tests/frontend/ || status=$$?; \
+	$(MAKE) --no-print-directory test-scaled || status=$$?; \
 	exit $$status
 
 bench-sim: $(VENV)/.installed
@@ -90,3 +108,52 @@ bench-mutation: $(VENV)/.installed
 .PHONY: bench-pipeline
 bench-pipeline: $(VENV)/.installed
 	$(VENV)/bin/python bench/pipeline.py
+
+# PostgreSQL (the `postgresql` package brings /usr/lib/postgresql/<version>/bin) and Redis,
+# installed only when missing.
+.PHONY: install-servers
+install-servers:
+	if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || ! command -v redis-server >/dev/null; then \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql redis-server; \
+	fi
+
+# Start (creating on first use) or stop the private PostgreSQL + Redis of SCALED_DIR; `servers-up`
+# prints the variables that point the lab at them (eval them to use the servers by hand).
+.PHONY: servers-up servers-down
+servers-up: install-servers
+	$(SERVERS) up $(SCALED_DIR) $(PG_PORT) $(REDIS_PORT)
+	$(SERVERS) env $(SCALED_DIR) $(PG_PORT) $(REDIS_PORT)
+servers-down:
+	$(SERVERS) down $(SCALED_DIR)
+
+# The lab on PostgreSQL + Redis with one worker pool per queue; Ctrl-C stops the lab, then the
+# servers (their data stays in SCALED_DIR; `make clean` deletes it).
+.PHONY: run-scaled
+run-scaled: $(VENV)/.installed install-servers
+	trap '$(SERVERS) down $(SCALED_DIR)' EXIT; \
+	$(SERVERS) up $(SCALED_DIR) $(PG_PORT) $(REDIS_PORT); \
+	servers=$$($(SERVERS) env $(SCALED_DIR) $(PG_PORT) $(REDIS_PORT)); \
+	eval "$$servers"; \
+	$(VENV)/bin/python manage.py migrate --noinput; \
+	$(VENV)/bin/python manage.py collectstatic --noinput --verbosity 0; \
+	$(VENV)/bin/python -m elmweb.launch --host $(HOST) --port $(PORT) --pool llm=$(LLM_CONCURRENCY) \
+	  --pool sim,celery=$(SIM_CONCURRENCY) --pool train=$(TRAIN_CONCURRENCY)
+
+# The integration tests (marker `integration`: real workers, daphne and its WebSockets, the API)
+# on PostgreSQL + Redis of a throw-away folder on free ports, deleted afterwards. `make test`
+# runs it after the whole suite on the embedded defaults. PYTEST_ARGS adds pytest arguments.
+.PHONY: test-scaled
+# Two TCP ports nothing listens on (the kernel picks them), for the test servers.
+FREE_PORTS = import socket; s = [socket.socket() for _ in range(2)]; [x.bind(("127.0.0.1", 0)) for x in s]; print(*(x.getsockname()[1] for x in s))
+test-scaled: $(VENV)/.installed install-servers
+	mkdir -p var; \
+	dir=$$(mktemp -d $(CURDIR)/var/test-servers.XXXXXX); \
+	trap '$(SERVERS) purge "$$dir"' EXIT; \
+	chmod 755 "$$dir"; \
+	ports=$$($(VENV)/bin/python -c '$(FREE_PORTS)'); \
+	read -r pg_port redis_port <<<"$$ports"; \
+	$(SERVERS) up "$$dir" $$pg_port $$redis_port; \
+	servers=$$($(SERVERS) env "$$dir" $$pg_port $$redis_port); \
+	eval "$$servers"; \
+	ELMWEB_SCALED_TESTS=1 $(VENV)/bin/python -m pytest -m integration $(PYTEST_ARGS)

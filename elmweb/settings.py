@@ -154,6 +154,25 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
     for _folder in ("queue", "control", "processed"):
         (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+# Redis redelivers a message that no worker acked within this many seconds to another worker.
+# Tasks ack late (below), when they end, so it must be longer than the longest task, or a second
+# worker starts a training job (up to 24 h of training plus its evaluation) or a step while the
+# first still runs it. Nothing waits on it: a killed worker's step comes back through the
+# watchdog (RUN_STALE_AFTER_S) and its training job is marked failed (TRAIN_STALE_AFTER_S); a
+# worker stopped cleanly hands its unacked messages back at once.
+BROKER_VISIBILITY_TIMEOUT_S = env_float("BROKER_VISIBILITY_TIMEOUT_S", default=48 * 3600.0, minimum=1.0)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "sentinel://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": BROKER_VISIBILITY_TIMEOUT_S,
+        # A broker that vanishes without closing the connection (failover, NAT): publishes fail
+        # after this many seconds instead of hanging a request or a step forever.
+        "socket_timeout": 30.0,
+        "socket_connect_timeout": 10.0,
+    }
+    # With Redis, a worker that loses the broker connection cannot ack the tasks it is running
+    # any more. Let them finish rather than cancel them (Celery 6.0 will cancel by default): what
+    # they write is claimed in the database, so the redelivered copy finds nothing left to do.
+    CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 # One direct exchange and routing key per queue: a Queue without its own key would be bound with
 # the default key "celery", and every routed message would land in all four queues.
@@ -168,6 +187,7 @@ CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "elmweb.runs.tasks.record_traces": {"queue": "sim"},
     "elmweb.training.tasks.train_model": {"queue": "train"},
 }
+# These three hold for every broker and matter most with Redis and several worker pools:
 CELERY_TASK_ACKS_LATE = True  # a step killed mid-flight is redelivered (steps are idempotent)
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed pool child's step goes back to the queue
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # long tasks: never hoard messages another worker could take
@@ -194,6 +214,12 @@ EVAL_WORKERS = env_int("EVAL_WORKERS", default=2, minimum=0, maximum=256)
 STEP_CHUNK_S = env_float("STEP_CHUNK_S", default=10.0, minimum=0.0)
 # A batch that takes longer than this fails its run with a message (Celery soft time limit).
 STEP_TIME_LIMIT_S = env_float("STEP_TIME_LIMIT_S", default=1800.0, minimum=1.0)
+if "visibility_timeout" in CELERY_BROKER_TRANSPORT_OPTIONS and BROKER_VISIBILITY_TIMEOUT_S <= STEP_TIME_LIMIT_S + 60:
+    raise ImproperlyConfigured(
+        f"BROKER_VISIBILITY_TIMEOUT_S={BROKER_VISIBILITY_TIMEOUT_S:g} is not above a step's hard time limit "
+        f"(STEP_TIME_LIMIT_S + 60 = {STEP_TIME_LIMIT_S + 60:g}): Redis would hand running steps to a second "
+        "worker. Raise BROKER_VISIBILITY_TIMEOUT_S (and keep it above the longest training job), or unset it."
+    )
 # How often the ASGI process looks for new run events (embedded default, no Redis).
 EVENTS_POLL_S = env_float("EVENTS_POLL_S", default=0.1, minimum=0.01)
 

@@ -59,6 +59,10 @@ class Queue:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "real_worker: publishes to a real broker for real workers")
+    config.addinivalue_line(
+        "markers",
+        "integration: real processes and servers; `make test-scaled` runs these again on PostgreSQL + Redis",
+    )
 
 
 @pytest.fixture(autouse=True)

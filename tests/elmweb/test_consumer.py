@@ -1,4 +1,7 @@
-"""The run WebSocket: authentication, replay after the client's last id, then live events."""
+"""The run WebSocket: authentication, replay after the client's last id, then live events.
+
+Through the in-memory channel layer and the event tailer, or (``make test-scaled``) Redis.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from elmweb.runs.events import tailer
 from elmweb.runs.models import RunEvent
 from tests.elmweb.conftest import make_run
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
 
 def communicator(run_id: int, user: Any, query: str = "") -> WebsocketCommunicator:

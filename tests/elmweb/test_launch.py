@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from elmweb.launch import health_url, port_in_use, probe_host, worker_command
+from elmweb.launch import LOG_DIR, Pool, health_url, parse_pool, port_in_use, probe_host, worker_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,6 +61,29 @@ def test_the_worker_serves_every_queue() -> None:
     argv = worker_command(concurrency=2)
 
     assert argv[argv.index("-Q") + 1] == "celery,llm,sim,train"
+
+
+def test_a_pool_names_its_queues_concurrency_node_and_log() -> None:
+    pool = parse_pool("sim, celery=3")
+    argv = worker_command(concurrency=pool.concurrency, queues=pool.queues, name=pool.name)
+
+    assert pool == Pool(queues="sim,celery", concurrency=3, name="sim-celery")
+    assert argv[argv.index("-Q") + 1] == "sim,celery" and argv[argv.index("--concurrency") + 1] == "3"
+    assert argv[argv.index("-n") + 1] == "sim-celery@%h"  # several workers share one host and broker
+    assert pool.log_file(LOG_DIR) == LOG_DIR / "worker-sim-celery.log"
+    assert Pool(queues="celery,llm,sim,train", concurrency=2).log_file(LOG_DIR) == LOG_DIR / "worker.log"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("sim", "is not QUEUES=CONCURRENCY"), ("sim=0", "is not QUEUES=CONCURRENCY"),
+     ("=2", "is not QUEUES=CONCURRENCY"), ("gpu=1", "names unknown queues ['gpu']")],
+)  # fmt: skip
+def test_a_bad_pool_is_refused_with_the_form_to_write(text: str, message: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=re.escape(message)) as excinfo:
+        parse_pool(text)
+
+    assert "celery, llm, sim, train" in str(excinfo.value)
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find the children")

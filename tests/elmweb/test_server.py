@@ -1,4 +1,8 @@
-"""End to end: daphne serves the ASGI application on a real port."""
+"""End to end: daphne serves the ASGI application on a real port.
+
+On a fresh database of the tests' server (a SQLite file, or a PostgreSQL database under
+``make test-scaled``, where the WebSockets go through the Redis channel layer).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,9 @@ from pathlib import Path
 import pytest
 
 from elmweb.wsclient import WebSocket
+from tests.elmweb import servers
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 60.0
@@ -53,11 +60,16 @@ def wait_until_listening(url: str, *, process: subprocess.Popen[bytes], log: Pat
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Migrate a fresh SQLite database, start daphne on it, yield its base URL."""
+    """Migrate a fresh database, start daphne on it, yield its base URL."""
     tmp = tmp_path_factory.mktemp("server")
+    with servers.fresh_database(tmp) as database_url:
+        yield from _serve(tmp, database_url)
+
+
+def _serve(tmp: Path, database_url: str) -> Iterator[str]:
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
+        "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": "memory://",  # keep off var/broker, which `make run` may be using
     }
     migrate = [sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"]
@@ -83,14 +95,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             process.wait()
 
 
-def test_daphne_answers_healthz_with_versions_and_a_wal_database(server: str) -> None:
+def test_daphne_answers_healthz_with_versions_and_a_healthy_database(server: str) -> None:
     status, body = get(f"{server}/healthz")
 
     assert status == 200, body
     report = json.loads(body)
     assert report["status"] == "ok"
     assert report["versions"]["daphne"]
-    assert report["database"] == {"vendor": "sqlite", "ok": True, "journal_mode": "wal"}
+    if servers.vendor() == "sqlite":
+        assert report["database"] == {"vendor": "sqlite", "ok": True, "journal_mode": "wal"}
+    else:
+        assert report["database"] == {"vendor": "postgresql", "ok": True}
 
 
 def test_daphne_serves_the_index_page(server: str) -> None:

@@ -2,7 +2,8 @@
 
 If the database has no superuser, create ``admin`` (or ``--username``) with a random
 password, log the credentials once and write them to ``admin-credentials.txt`` (mode 0600)
-next to the SQLite database (``var/`` otherwise). With a superuser already there, do nothing.
+next to the SQLite database (``var/admin-credentials-<vendor>-<name>.txt`` on another
+database). With a superuser already there, do nothing.
 Run by ``make run`` (through ``elmweb.launch``) after ``migrate``.
 """
 
@@ -23,10 +24,14 @@ log = logging.getLogger("elmweb.runs.ensure_admin")
 
 
 def credentials_file() -> Path:
-    """Where the first admin's credentials are written: next to the SQLite file, else var/."""
+    """Where the first admin's credentials are written: next to the SQLite file, else in var/
+    under a name of the database's own (``admin-credentials-postgresql-elmweb.txt``), so a lab
+    on PostgreSQL never overwrites the password of the SQLite lab of the same checkout."""
     if connection.vendor == "sqlite" and str(settings.DATABASES["default"]["NAME"]) != ":memory:":
         return Path(settings.DATABASES["default"]["NAME"]).with_name("admin-credentials.txt")
-    return settings.VAR_DIR / "admin-credentials.txt"
+    if connection.vendor == "sqlite":
+        return settings.VAR_DIR / "admin-credentials.txt"
+    return settings.VAR_DIR / f"admin-credentials-{connection.vendor}-{connection.settings_dict['NAME']}.txt"
 
 
 class Command(BaseCommand):
