@@ -33,8 +33,16 @@ CORPUS_SEEDS: tuple[tuple[str, int], ...] = (
     ("cppn_mutable", 6_000),
     ("wheel", 5_000),
     ("galloper", 5_000),
+    *((seed, 8_000) for seed in ("square", "radial", "cppn_fixed", "cppn_mutable", "wheel", "galloper")),
 )
-"""(seed, evaluations) of the GP runs the corpus is made from."""
+"""(seed, evaluations) of the GP runs the corpus is made from: every seed twice (a seed's second
+run has its own directory, ``square-2``, and RNG seed)."""
+
+GPU_RECIPE = {"minutes": 6.5, "batch_size": 32, "learning_rate": 2e-3}
+"""The committed model's optimisation on a GPU (one H200: 9 passes over the corpus in 6.5 min);
+``train-mutator`` uses it where CUDA is available. On a CPU, ``default_train_config`` (2 rows
+per step) for about 95 minutes sees the corpus about once."""
+CPU_MINUTES = 95.0
 
 
 @dataclass(frozen=True)
@@ -123,9 +131,10 @@ def corpus_runs(config: MutatorConfig, *, workers: int = 2) -> list[Path]:
     """Run (or finish) the GP corpus runs; returns their directories."""
     from evolution.loop import RunConfig, RunDirectory, run
 
-    dirs = []
+    dirs: list[Path] = []
     for seed, evals in config.seeds:
-        directory = RunDirectory(config.work / "runs" / seed)
+        earlier = sum(1 for d in dirs if run_seed_name(d) == seed)
+        directory = RunDirectory(config.work / "runs" / (f"{seed}-{earlier + 1}" if earlier else seed))
         if not directory.config_file.exists():
             directory.create(RunConfig(seed=seed, evals=evals, batch=64, mutation="gp", rng_seed=len(dirs)))
         log.info("GP corpus run %s (%d evaluations)", seed, evals)
@@ -166,6 +175,12 @@ def load_corpus(work: Path) -> tuple[list[MutationExample], list[MutationExample
         )
     info = json.loads((work / "corpus.json").read_text())
     return read_corpus(work / "corpus-train.jsonl"), read_corpus(work / "corpus-heldout.jsonl"), info
+
+
+def run_seed_name(run_dir: Path | str) -> str:
+    """The seed of a corpus run directory: ``square`` for ``runs/square`` and ``runs/square-2``."""
+    name, _, k = Path(run_dir).name.rpartition("-")
+    return name if name and k.isdigit() else Path(run_dir).name
 
 
 def train_mutator(config: MutatorConfig, *, run_dirs: Sequence[Path] | None = None, workers: int = 2) -> Path:
@@ -306,7 +321,7 @@ def write_card(folder: Path) -> Path:
     else:
         lines += [
             f"- Data: {corpus.get('examples', '?')} (parent, message, diff) examples from genetic-programming runs "
-            f"of the seeds {', '.join(dict.fromkeys(Path(r).name for r in corpus.get('runs', [])))}; valid, changed children "
+            f"of the seeds {', '.join(dict.fromkeys(run_seed_name(r) for r in corpus.get('runs', [])))}; valid, changed children "
             f"only, deduplicated, diffs with {corpus.get('context', '?')} line(s) of context; "
             f"{corpus.get('heldout', '?')} examples (whole parents) held out.",
             "- Tokenizer: byte-level BPE trained on the corpus (Hugging Face `tokenizers`).",
@@ -338,7 +353,8 @@ def write_card(folder: Path) -> Path:
     lines += [
         "",
         "## Reproduce",
-        "`make train-mutator` (GP corpus runs, tokenizer, 95 min of training on 2 CPU cores), or "
+        "`make train-mutator` (GP corpus runs, tokenizer, training: 6.5 min on a GPU with batches of 32 rows, "
+        "or 95 min on 2 CPU cores, which see the corpus about once), or "
         "`python -m evolution finetune-mutator --run RUN_DIR --out FOLDER` for the fine-tuned kind.",
         "",
     ]
@@ -359,6 +375,8 @@ def _merge_log(folder: Path, extra: dict) -> None:
 
 __all__ = [
     "CORPUS_SEEDS",
+    "CPU_MINUTES",
+    "GPU_RECIPE",
     "MutatorConfig",
     "bf16_supported",
     "corpus_runs",

@@ -154,3 +154,14 @@ def test_a_cppn_runs_corpus_carries_the_preamble_its_programs_need_and_the_probe
     probe = probe_mutator(DEFAULT_DIFF_MODEL, examples, n=8, batch=8)
     assert probe["children"] == 8 and probe["batch"] == 8
     assert probe["failures"].get("exception", 0) <= 2, probe
+
+
+def test_a_seed_listed_twice_gets_a_second_corpus_run_of_its_own(tmp_path):
+    from evolution.lm.mutator import MutatorConfig, corpus_runs, run_seed_name
+
+    config = MutatorConfig(out=tmp_path / "m", work=tmp_path, seeds=(("square", 20), ("square", 20)))
+    dirs = corpus_runs(config, workers=1)
+    assert [d.name for d in dirs] == ["square", "square-2"]
+    rng = [json.loads((d / "config.json").read_text())["rng_seed"] for d in dirs]
+    assert rng[0] != rng[1]
+    assert [run_seed_name(d) for d in dirs] == ["square", "square"] and run_seed_name("cppn_fixed") == "cppn_fixed"
