@@ -167,8 +167,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="terrain embedding: a learned block per terrain (table, the paper's discrete variant; default) "
                          "or an MLP over the terrain's height profile, walls and ceiling (profile)")
     t3.add_argument("--kl", type=float, default=0.05, help="KL penalty coefficient to the stage-2 model (default 0.05)")
-    t3.add_argument("--lm-lr", type=float, default=1e-4, help="learning rate of the language model (default 1e-4)")
-    t3.add_argument("--ten-lr", type=float, default=1e-2, help="terrain embedding and value head learning rate (default 1e-2)")
+    t3.add_argument("--lm-lr", type=float, default=1e-5, help="learning rate of the language model (default 1e-5)")
+    t3.add_argument("--ten-lr", type=float, default=1e-3, help="terrain embedding and value head learning rate (default 1e-3)")
     t3.add_argument("--max-new-tokens", type=int, default=768, help="longest program in tokens (default 768)")
     t3.add_argument("--seconds", type=float, default=None,
                     help=f"measured simulated seconds per program (default {DEFAULT_SETTINGS.sim_seconds:g})")
