@@ -61,10 +61,16 @@ def main() -> None:
 
     log.info("stage 3 on %s: %d PPO iterations in %.0f s from %s", ", ".join(config.terrains), len(history), train_s,
              args.model)
-    first, last = history[0]["terrains"], history[-1]["terrains"]
+    # one iteration holds a few episodes per terrain: compare means over the first and last tenth
+    span = max(1, len(history) // 10)
+
+    def mean_score(points: list[dict], terrain: str) -> float:
+        return sum(p["terrains"][terrain]["score"] for p in points) / len(points)
+
     for terrain in config.terrains:
-        log.info("  %-11s mean reward %6.2f at iteration 1 -> %6.2f at iteration %d", terrain, first[terrain]["score"],
-                 last[terrain]["score"], len(history))
+        log.info("  %-11s mean reward %6.2f over iterations 1-%d -> %6.2f over iterations %d-%d", terrain,
+                 mean_score(history[:span], terrain), span, mean_score(history[-span:], terrain),
+                 len(history) - span + 1, len(history))
     for line in format_table(evaluation):
         log.info("%s", line)
     log.info("RESULT stage3_beats_best_of_n_terrains=%d/%d", evaluation["beats"], evaluation["total"])
