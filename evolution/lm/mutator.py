@@ -143,11 +143,14 @@ def corpus_runs(config: MutatorConfig, *, workers: int = 2) -> list[Path]:
     return dirs
 
 
-def prepare_corpus(work: Path, run_dirs: Sequence[Path], *, context: int = 1, holdout: float = 0.02) -> dict:
-    """Build the diff corpus of ``run_dirs`` and write it to ``work``; returns its description.
+def prepare_corpus(
+    work: Path, run_dirs: Sequence[Path], *, context: int = 1, holdout: float = 0.02
+) -> tuple[list[MutationExample], list[MutationExample], dict]:
+    """Build the diff corpus of ``run_dirs`` and write it to ``work``; returns what ``load_corpus``
+    would read back: (training examples, held-out examples, description).
 
     Writes ``corpus-train.jsonl``, ``corpus-heldout.jsonl`` (whole parents held out) and
-    ``corpus.json`` (the runs, context and counts), which ``load_corpus`` reads back.
+    ``corpus.json`` (the runs, context and counts).
     """
     corpus = build_corpus(run_dirs, context=context)
     train_set, held = split_by_parent(corpus, holdout)
@@ -157,7 +160,7 @@ def prepare_corpus(work: Path, run_dirs: Sequence[Path], *, context: int = 1, ho
     info = {"runs": [str(d) for d in run_dirs], "examples": len(train_set), "heldout": len(held), "context": context}
     (work / "corpus.json").write_text(json.dumps(info, indent=1))
     log.info("corpus: %d training examples, %d held out", len(train_set), len(held))
-    return info
+    return train_set, held, info
 
 
 def load_corpus(work: Path) -> tuple[list[MutationExample], list[MutationExample], dict]:
@@ -185,10 +188,11 @@ def run_seed_name(run_dir: Path | str) -> str:
 
 def train_mutator(config: MutatorConfig, *, run_dirs: Sequence[Path] | None = None, workers: int = 2) -> Path:
     """Make the embedded diff model from scratch; returns its folder."""
-    if not config.reuse_corpus:
+    if config.reuse_corpus:
+        train_set, held, corpus_info = load_corpus(config.work)
+    else:
         dirs = list(run_dirs) if run_dirs else corpus_runs(config, workers=workers)
-        prepare_corpus(config.work, dirs, context=config.context, holdout=config.holdout)
-    train_set, held, corpus_info = load_corpus(config.work)
+        train_set, held, corpus_info = prepare_corpus(config.work, dirs, context=config.context, holdout=config.holdout)
     earlier: list[dict] = []
     if config.continue_from is not None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
