@@ -26,6 +26,7 @@ from torch import nn
 from evolution.lm._ten import TerrainEmbedding
 from evolution.lm.stage2 import STOP, TERRAIN_SLOTS, stage2_prompt, stage2_prompt_ids, trained_slots
 from evolution.mutation._backends import cut_at_stop
+from evolution.mutation._transformers import load_causal_lm
 
 log = logging.getLogger(__name__)
 
@@ -278,14 +279,14 @@ def load_lm(folder: Path, device: str | None) -> tuple[Any, Any]:
     Raises:
         FileNotFoundError: If ``folder`` is not a model folder.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+    from transformers import AutoTokenizer, GenerationConfig
 
     if not (Path(folder) / "config.json").is_file():
         raise FileNotFoundError(f"{folder} is not a model folder (no config.json); pass a stage-2 model from "
                                 "`python -m evolution train-stage2`")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    lm = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=torch.float32).to(device).eval()
+    lm = load_causal_lm(folder, dtype=torch.float32).to(device).eval()
     # only the ids: sampling settings are given per call (see Inventor.sample)
     lm.generation_config = GenerationConfig(bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
                                             pad_token_id=tokenizer.eos_token_id)

@@ -277,6 +277,7 @@ def new_gpt2(tokenizer: PreTrainedTokenizerBase, size: ModelSize, *, seed: int =
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        activation_function="gelu_pytorch_tanh",  # GPT-2's GELU, fused (see load_causal_lm)
         **NO_DROPOUT,
     )
     return GPT2LMHeadModel(config)

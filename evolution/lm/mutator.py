@@ -23,6 +23,7 @@ from evolution.lm._corpus import MutationExample, build_corpus, read_corpus, wri
 from evolution.lm._tokenizer import train_tokenizer
 from evolution.lm._train import NO_DROPOUT, Example, ModelSize, TrainConfig, new_gpt2, train
 from evolution.mutation._prompts import diff_prompt_parts
+from evolution.mutation._transformers import load_causal_lm
 
 log = logging.getLogger(__name__)
 
@@ -195,12 +196,12 @@ def train_mutator(config: MutatorConfig, *, run_dirs: Sequence[Path] | None = No
         train_set, held, corpus_info = prepare_corpus(config.work, dirs, context=config.context, holdout=config.holdout)
     earlier: list[dict] = []
     if config.continue_from is not None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         before = json.loads((Path(config.continue_from) / "training_log.json").read_text())
         earlier = before.get("phases", []) + [{k: before[k] for k in ("steps", "epochs", "wall_s", "final_loss") if k in before}]
         tokenizer = AutoTokenizer.from_pretrained(config.continue_from, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(config.continue_from, local_files_only=True, **NO_DROPOUT)
+        model = load_causal_lm(config.continue_from, **NO_DROPOUT)
         log.info("continuing %s (%d earlier phase(s), %d steps)", config.continue_from, len(earlier), sum(p.get("steps", 0) for p in earlier))
     else:
         tokenizer = train_tokenizer([e.parent for e in train_set[::4]] + [e.diff for e in train_set], vocab_size=config.vocab_size)
@@ -229,13 +230,13 @@ def finetune_mutator(
     Raises:
         ValueError: If the runs hold no accepted child that differs from its parent.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     examples = build_corpus(run_dirs, accepted_only=True)
     if not examples:
         raise ValueError(f"no accepted children in {', '.join(map(str, run_dirs))}; run longer or check the runs' genomes.jsonl")
     tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=True)
-    lm = AutoModelForCausalLM.from_pretrained(model, local_files_only=True)
+    lm = load_causal_lm(model)
     # default: about two passes over the accepted diffs (rows hold one parent's children, mostly one)
     steps = steps or max(20, len(examples) // 4)
     base = train_config or replace(

@@ -25,6 +25,7 @@ from typing import Any
 from evolution.lm._train import Example, ModelSize, TrainConfig, new_gpt2, train
 from evolution.lm.dataset import ProgramRecord, read_dataset
 from evolution.mutation._prompts import DIFF_TAGS, FILENAME
+from evolution.mutation._transformers import load_causal_lm
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ def train_stage2(config: Stage2Config, *, callbacks: Sequence[Any] = ()) -> Path
         ValueError: For an unknown ``init`` or a dataset without training programs.
         FileNotFoundError: If the dataset or base model is missing.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     if config.init not in INITS:
         raise ValueError(f"init must be one of {', '.join(INITS)}, got {config.init!r}")
@@ -133,7 +134,7 @@ def train_stage2(config: Stage2Config, *, callbacks: Sequence[Any] = ()) -> Path
         raise ValueError(f"{config.dataset} has no training programs; export more runs or lower --threshold")
     tokenizer = AutoTokenizer.from_pretrained(config.base, local_files_only=True)
     if config.init == "pretrained":
-        model = AutoModelForCausalLM.from_pretrained(config.base, local_files_only=True)
+        model = load_causal_lm(config.base)
     else:
         model = new_gpt2(tokenizer, config.size, seed=config.train.seed)
     out = train(replace(config.train, out=Path(config.out)), model, tokenizer, examples(train_set, tokenizer),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -22,6 +23,32 @@ class LoadedModel:
     tokenizer: Any
     device: str
     lock: threading.Lock  # generation holds it: the global torch seed is part of the call
+
+
+# GPT-2's and CodeGen's "gelu_new" is GELU's tanh approximation written out in Python (five
+# elementwise kernels over the MLP's activations); torch's fused gelu(approximate="tanh") computes
+# the same function (the embedded model's logits agree to 2e-5) and made sampling 64 diffs ~14%
+# faster on 2 CPU cores. Loading swaps it in; the weights are untouched.
+FUSED_ACTIVATIONS = {"gelu_new": "gelu_pytorch_tanh"}
+
+
+def load_causal_lm(folder: str | Path, **kwargs: Any) -> Any:
+    """``AutoModelForCausalLM.from_pretrained`` from a local folder, with fused activations.
+
+    Every place that loads a causal LM from disk goes through here (sampling, fine-tuning,
+    stage 2 and 3), so all of them get the same model.
+
+    Args:
+        folder: A Hugging Face model folder.
+        kwargs: More ``from_pretrained`` arguments (``dtype``, config overrides).
+    """
+    from transformers import AutoModelForCausalLM
+
+    config = json.loads((Path(folder) / "config.json").read_text())
+    fused = FUSED_ACTIVATIONS.get(config.get("activation_function"))
+    if fused is not None:
+        kwargs.setdefault("activation_function", fused)
+    return AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, **kwargs)
 
 
 _CACHE: dict[tuple[str, str, str], LoadedModel] = {}
@@ -68,14 +95,14 @@ def load_model(path: str | Path, *, device: str | None = None, dtype: str | None
 
 
 def _load(folder: Path, device: str, dtype: Any) -> LoadedModel:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     log.info("loading the language model in %s on %s (%s)", folder, device, dtype)
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype)
+    model = load_causal_lm(folder, dtype=dtype)
     model.to(device).eval()
     return LoadedModel(model, tokenizer, device, threading.Lock())
 

@@ -101,3 +101,18 @@ def test_both_operators_run_on_the_real_model_and_record_every_outcome(quick_mod
     first = RewriteMutation(backend, max_new_tokens=32).mutate([SQUARE] * 4, rng=np.random.default_rng(2))
     again = RewriteMutation(backend, max_new_tokens=32).mutate([SQUARE] * 4, rng=np.random.default_rng(2))
     assert [(c.text, c.failure_message) for c in first] == [(c.text, c.failure_message) for c in again]
+
+
+def test_models_written_with_gpt2s_gelu_load_with_the_fused_gelu_and_give_the_same_logits(tiny_model, backend):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from evolution.mutation._transformers import load_causal_lm
+
+    as_saved = AutoModelForCausalLM.from_pretrained(tiny_model, local_files_only=True).eval()
+    fused = load_causal_lm(tiny_model).eval()
+    assert as_saved.config.activation_function == "gelu_new"
+    assert fused.config.activation_function == backend.model.config.activation_function == "gelu_pytorch_tanh"
+    ids = backend.tokenizer([diff_prompt(SQUARE, "m")], return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        torch.testing.assert_close(fused(ids).logits, as_saved(ids).logits, atol=1e-4, rtol=1e-4)
