@@ -94,6 +94,10 @@ def body(request: HttpRequest) -> dict[str, Any]:
         data = json.loads(request.body or b"{}")
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+    except RecursionError:  # the decoder recurses once per nested array or object
+        raise BadRequest(
+            "the body's JSON is nested too deeply; send a flat JSON object, e.g. {\"seed\": \"square\"}"
+        ) from None
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object, e.g. {\"seed\": \"square\"}")
     return data
@@ -117,6 +121,25 @@ def query_int(
     if number < low or (high is not None and number > high):
         raise BadRequest(f"{name}={number} is out of range: use {low}..{high if high is not None else ''}")
     return number
+
+
+class LoginForm(forms.Form):
+    """A login: two strings (Django's CharField also refuses NUL characters, which PostgreSQL cannot store)."""
+
+    username = forms.CharField(max_length=150)
+    password = forms.CharField(max_length=4096, strip=False)
+
+    def clean(self) -> dict[str, Any]:
+        for name in ("username", "password"):
+            if name in self.data and not isinstance(self.data[name], str):
+                self.add_error(name, f"the {name} must be a string, not {type(self.data[name]).__name__}")
+        return self.cleaned_data
+
+
+class CloneForm(forms.Form):
+    """The name of a clone (empty: the run's name with " (clone)")."""
+
+    name = forms.CharField(max_length=200, required=False)
 
 
 class RunCreateForm(forms.Form):
@@ -176,8 +199,10 @@ def csrf(request: HttpRequest) -> JsonResponse:
 @api_view("POST", login_required=False)
 def login_view(request: HttpRequest) -> JsonResponse:
     """Log in with ``{"username", "password"}``; answers the user and a fresh CSRF token."""
-    data = body(request)
-    user = authenticate(request, username=data.get("username", ""), password=data.get("password", ""))
+    form = LoginForm(body(request))
+    if not form.is_valid():
+        raise ValidationError({name: list(errs) for name, errs in form.errors.items()})
+    user = authenticate(request, username=form.cleaned_data["username"], password=form.cleaned_data["password"])
     if user is None:
         return error(400, "wrong username or password (a first `make run` prints the admin's)")
     login(request, user)
@@ -239,7 +264,8 @@ def runs(request: HttpRequest) -> JsonResponse:
         form = RunCreateForm(data)
         if not form.is_valid():
             raise ValidationError({name: list(errs) for name, errs in form.errors.items()})
-        given = {k: v for k, v in form.cleaned_data.items() if k in data}
+        # A field sent as null (or left empty in a form) takes its default, like one left out.
+        given = {k: v for k, v in form.cleaned_data.items() if k in data and v is not None}
         run = services.run_create(owner=request.user, **given)
         return JsonResponse(selectors.run_dict(run, user=request.user), status=201)
     status = request.GET.get("status") or None
@@ -269,7 +295,10 @@ def run_action(request: HttpRequest, run_id: int, action: str) -> JsonResponse:
     """POST /api/runs/<id>/<start|pause|resume|stop|clone>."""
     run = _run(run_id)
     if action == "clone":
-        clone = services.run_clone(run=run, owner=request.user, name=str(body(request).get("name", "")))
+        form = CloneForm(body(request))
+        if not form.is_valid():
+            raise ValidationError({name: list(errs) for name, errs in form.errors.items()})
+        clone = services.run_clone(run=run, owner=request.user, name=form.cleaned_data["name"])
         return JsonResponse(selectors.run_dict(clone, user=request.user), status=201)
     if action not in ACTIONS:
         return error(404, f"unknown action {action!r}; use {', '.join([*ACTIONS, 'clone'])}")

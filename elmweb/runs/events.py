@@ -21,6 +21,11 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import DatabaseError
 
+try:  # channels_redis raises redis-py's errors, which are not the builtin ConnectionError
+    from redis.exceptions import RedisError
+except ImportError:  # the embedded default needs no redis package
+    RedisError = OSError  # type: ignore[assignment,misc]
+
 log = logging.getLogger(__name__)
 
 NUDGE = {"type": "run.event"}
@@ -32,12 +37,17 @@ def group_name(run_id: int) -> str:
 
 
 def notify(*, run_id: int) -> None:
-    """Nudge a run's consumers after an event was committed (Redis layer only)."""
+    """Nudge a run's consumers after an event was committed (Redis layer only).
+
+    A nudge that Redis refuses (restarting, unreachable) is logged and dropped, never raised: it
+    runs as a commit hook, and raising would skip the hooks after it (queueing the run's next step
+    and its traces). Clients get the event with the next nudge, or when they reconnect.
+    """
     if settings.EVENTS_TAIL_TABLE:
         return  # the ASGI process tails the table
     try:
         async_to_sync(get_channel_layer().group_send)(group_name(run_id), NUDGE)
-    except (OSError, ConnectionError):
+    except (OSError, ConnectionError, RedisError):
         log.warning("run %d: could not nudge its WebSocket clients", run_id, exc_info=True)
 
 

@@ -222,8 +222,14 @@ def run_stop(*, run: Run, user: User) -> Run:
 
 
 def run_clone(*, run: Run, owner: AbstractBaseUser, name: str = "") -> Run:
-    """A new ``created`` run with ``run``'s configuration, owned by ``owner``."""
-    clone = Run(owner=owner, cloned_from=run, name=name or f"{run.name or run.seed_name} (clone)")
+    """A new ``created`` run with ``run``'s configuration, owned by ``owner``.
+
+    Without ``name``, the clone is named after the run, shortened to fit: ``"<name> (clone)"``.
+    """
+    if not name:
+        suffix = " (clone)"
+        name = (run.name or run.seed_name)[: Run._meta.get_field("name").max_length - len(suffix)] + suffix
+    clone = Run(owner=owner, cloned_from=run, name=name)
     for field in CONFIG_FIELDS:
         setattr(clone, field, getattr(run, field))
     clone.save()
@@ -564,6 +570,7 @@ def run_record_traces(*, run_id: int, batch: int) -> int:
     if not traces:
         return 0
     with transaction.atomic():
+        _lock_events(run_id)
         gids = sorted(
             evaluation.genome.gid
             for evaluation, data in traces.items()  # another copy of this task may have stored some
@@ -645,7 +652,22 @@ def _status_changed(run: Run, status: str) -> None:
         _on_commit(_enqueue_step, run_id=run.pk, batch=current[0], mutation=current[1])
 
 
+def _lock_events(run_id: int) -> None:
+    """Take the run's row lock, as every other writer of its events holds it (a step's commit, run
+    control's conditional UPDATEs), before writing an event in this transaction.
+
+    A run's event ids must become visible in id order: a WebSocket consumer sends what lies
+    after the last id it sent, so an event committed after a higher id was sent is never sent.
+    """
+    Run.objects.select_for_update().filter(pk=run_id).values_list("pk", flat=True).first()
+
+
 def _event(run_id: int, kind: str, payload: dict[str, Any]) -> RunEvent:
+    """Write an event and nudge its run's clients after the commit.
+
+    The caller holds the run's row lock in this transaction (``_lock_events``), or the run is
+    new, so that the run's events commit in id order.
+    """
     event = RunEvent.objects.create(run_id=run_id, kind=kind, payload=payload)
     _on_commit(events.notify, run_id=run_id)
     return event

@@ -98,6 +98,48 @@ def test_a_body_that_is_not_a_json_object_is_a_400(ada: Client) -> None:
     assert "JSON object" in post(ada, "/api/runs", [1, 2]).json()["error"]
 
 
+def test_json_nested_too_deeply_to_decode_is_a_400_not_a_500(ada: Client) -> None:
+    for deep in ("[" * 100_000 + "]" * 100_000, '{"a":' * 50_000):
+        response = ada.post("/api/runs", deep, content_type="application/json")
+
+        assert response.status_code == 400
+        assert "nested too deeply" in response.json()["error"]
+
+
+@pytest.mark.parametrize("name", ["batch_size", "evals", "sim_seconds", "rng_seed", "dims", "ranges"])
+def test_a_run_field_sent_as_null_takes_its_default(ada: Client, name: str) -> None:
+    response = post(ada, "/api/runs", {"seed": "square", name: None})
+
+    assert response.status_code == 201, response.content
+    run = Run.objects.get(pk=response.json()["id"])
+    assert getattr(run, name) == Run._meta.get_field(name).get_default()
+
+
+def test_a_run_field_left_empty_in_a_form_post_takes_its_default(ada: Client) -> None:
+    response = ada.post("/api/runs", {"seed": "square", "rng_seed": "", "evals": ""})
+
+    assert response.status_code == 201, response.content
+    assert (response.json()["config"]["rng_seed"], response.json()["config"]["evals"]) == (0, 10_000)
+
+
+@pytest.mark.parametrize("password", [3.5, 10**30, [], {}, ["pw-ada-123"], True])
+def test_a_login_whose_password_is_not_text_is_a_400(client: Client, user, password: object) -> None:
+    response = post(client, "/api/login", {"username": "ada", "password": password})
+
+    assert response.status_code == 400
+    assert client.get("/api/me").json() == {"authenticated": False}
+
+
+@pytest.mark.parametrize("field", ["username", "password"])
+def test_a_login_with_a_nul_character_is_a_400_naming_the_field(client: Client, user, field: str) -> None:
+    data = {"username": "ada", "password": "pw-ada-123"} | {field: "ada\x00"}
+
+    response = client.post("/api/login", data)  # a form post, as well as JSON
+
+    assert response.status_code == 400
+    assert field in response.json()["fields"]
+
+
 def test_the_owner_starts_pauses_resumes_and_stops_a_run(ada: Client, user) -> None:
     run = make_run(user)
 
@@ -126,6 +168,17 @@ def test_another_user_cannot_control_a_run_but_can_read_and_clone_it(client: Cli
     clone = post(client, f"/api/runs/{run.pk}/clone")
     assert clone.status_code == 201
     assert clone.json()["owner"] == "bob" and clone.json()["cloned_from"] == run.pk
+
+
+@pytest.mark.parametrize("name", ["x" * 201, "a\x00b"])
+def test_a_clone_name_too_long_or_with_a_nul_character_is_a_400(ada: Client, user, name: str) -> None:
+    run = make_run(user)
+
+    for response in (post(ada, f"/api/runs/{run.pk}/clone", {"name": name}),
+                     ada.post(f"/api/runs/{run.pk}/clone", {"name": name})):  # fmt: skip
+        assert response.status_code == 400
+        assert "name" in response.json()["fields"]
+    assert Run.objects.count() == 1
 
 
 def test_unknown_things_are_404s_with_messages(ada: Client, user) -> None:

@@ -5,13 +5,16 @@ Through the in-memory channel layer and the event tailer, or (``make test-scaled
 
 from __future__ import annotations
 
+import threading
 from typing import Any
+from unittest import mock
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.db import connection
 from django.test import Client
 
 from elmweb.asgi import application
@@ -148,3 +151,52 @@ def test_the_full_asgi_stack_authenticates_with_the_session_cookie(user) -> None
     with_cookie = async_to_sync(scenario)([origin, (b"cookie", cookie.encode())])
     assert with_cookie["payload"] == {"status": "created"}
     assert async_to_sync(scenario)([origin]) == 4401
+
+
+def test_no_event_of_a_run_becomes_visible_before_an_earlier_one_so_no_client_skips_it(user) -> None:
+    """A consumer sends what lies after the last id it sent, so a run's event ids must become
+    visible in id order. A trace event written while a step of the same run commits its batch
+    must not commit after that batch's (higher) event: here the trace task holds its event
+    uncommitted while the step runs (on PostgreSQL it did not wait: `make bench-scale` saw a
+    client miss a trace event; SQLite serializes every writer anyway)."""
+    run = services.run_start(run=make_run(user, evals=17), user=user)
+    assert services.run_step(run_id=run.pk, batch=0, chunk_s=0) == "committed"  # the seed, an elite
+    inserted, proceed, stepped = threading.Event(), threading.Event(), threading.Event()
+    trace_ids: list[int] = []
+    real_event = services._event
+
+    def held_event(run_id: int, kind: str, payload: dict[str, Any]) -> RunEvent:
+        event = real_event(run_id, kind, payload)
+        if kind == "trace":
+            trace_ids.append(event.id)
+            inserted.set()
+            proceed.wait(timeout=30)  # the transaction stays open
+        return event
+
+    def in_thread(work: Any) -> threading.Thread:
+        def target() -> None:
+            try:
+                work()
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        return thread
+
+    with mock.patch.object(services, "_event", held_event):
+        traces = in_thread(lambda: services.run_record_traces(run_id=run.pk, batch=0))
+        assert inserted.wait(timeout=30)
+        step = in_thread(lambda: (services.run_step(run_id=run.pk, batch=1, chunk_s=0), stepped.set()))
+        stepped.wait(timeout=3)  # done at once if it does not wait for the trace task
+        visible = list(RunEvent.objects.filter(run=run).values_list("id", flat=True))
+        proceed.set()
+        traces.join(timeout=30)
+        step.join(timeout=60)
+
+    later = [i for i in visible if i > trace_ids[0]]
+    assert trace_ids[0] in visible or not later, (
+        f"events {later} were visible while the earlier trace event {trace_ids[0]} was not"
+    )
+    batch_event = RunEvent.objects.filter(run=run, kind="batch", payload__batch=1).get()
+    assert batch_event.id > trace_ids[0]

@@ -141,6 +141,14 @@ def test_anyone_logged_in_can_clone_a_run_into_a_new_run_of_their_own(user, othe
     assert (clone.terrain, clone.rng_seed, clone.seed_text) == ("bumpy", 7, run.seed_text)
 
 
+def test_the_clone_of_a_run_with_the_longest_name_gets_a_name_that_fits(user, other_user) -> None:
+    run = make_run(user, name="x" * Run._meta.get_field("name").max_length)
+
+    clone = services.run_clone(run=run, owner=other_user)
+
+    assert len(clone.name) == Run._meta.get_field("name").max_length and clone.name.endswith(" (clone)")
+
+
 def test_a_superuser_may_control_any_run(user, django_user_model) -> None:
     root = django_user_model.objects.create_superuser(username="root", password="pw-root-123")
 

@@ -252,3 +252,21 @@ def test_a_chunked_step_queues_the_next_step_when_its_time_is_up(user, queue: Qu
     services.run_step(run_id=run.pk, batch=0, chunk_s=0.0)
 
     assert queue.step_batches(run) == [0, 1]
+
+
+def test_a_step_queues_what_follows_even_when_redis_refuses_its_websocket_nudge(user, queue: Queue, settings) -> None:
+    """Redis restarting: channels_redis raises redis-py's ConnectionError (not the builtin one) from
+    the nudge, which ran first among the commit hooks and skipped the next step's and the traces'."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    settings.EVENTS_TAIL_TABLE = False  # workers nudge through the Redis channel layer
+    layer = mock.Mock()
+    layer.group_send = mock.AsyncMock(side_effect=RedisConnectionError("Connection reset by peer"))
+    run = started(user)
+
+    with mock.patch("elmweb.runs.events.get_channel_layer", return_value=layer):
+        assert services.run_step(run_id=run.pk, batch=0, chunk_s=0) == "committed"
+
+    assert layer.group_send.await_count >= 1
+    assert queue.step_batches(run) == [0, 1]
+    assert queue.traces == [(run.pk, 0)]
