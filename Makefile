@@ -85,7 +85,7 @@ bench-sandbox: $(VENV)/.installed
 
 .PHONY: bench-evolve
 bench-evolve: $(VENV)/.installed
-	$(VENV)/bin/python bench/evolve.py
+	$(VENV)/bin/python bench/evolve.py $(ARGS)
 
 # The embedded diff model (evolution/models/diff-sodarace): GP corpus runs, tokenizer, training
 # (6.5 min with CUDA, the committed model's recipe; ~95 min on 2 CPU cores).
@@ -109,6 +109,21 @@ bench-mutation: $(VENV)/.installed
 .PHONY: bench-pipeline
 bench-pipeline: $(VENV)/.installed
 	$(VENV)/bin/python bench/pipeline.py
+
+# Two TCP ports nothing listens on (the kernel picks them), for the test servers.
+FREE_PORTS = import socket; s = [socket.socket() for _ in range(2)]; [x.bind(("127.0.0.1", 0)) for x in s]; print(*(x.getsockname()[1] for x in s))
+# Shell lines that start PostgreSQL + Redis in a throw-away folder var/$(1).XXXXXX on free ports,
+# deleted when the recipe's shell exits, and export the three URLs that point the lab at them.
+THROWAWAY_SERVERS = mkdir -p var; dir=$$(mktemp -d $(CURDIR)/var/$(1).XXXXXX); trap '$(SERVERS) purge "$$dir"' EXIT; \
+	chmod 755 "$$dir"; ports=$$($(VENV)/bin/python -c '$(FREE_PORTS)'); read -r pg_port redis_port <<<"$$ports"; \
+	$(SERVERS) up "$$dir" $$pg_port $$redis_port; servers=$$($(SERVERS) env "$$dir" $$pg_port $$redis_port); eval "$$servers"
+
+# Load, faults and fuzz on PostgreSQL + Redis of a throw-away folder on free ports (as test-scaled),
+# deleted afterwards: bench/scale.py (about 10 min on two cores); e.g. ARGS="--parts fuzz".
+.PHONY: bench-scale
+bench-scale: $(VENV)/.installed install-servers
+	$(call THROWAWAY_SERVERS,bench-servers); \
+	$(VENV)/bin/python bench/scale.py $(ARGS)
 
 # PostgreSQL (the `postgresql` package brings /usr/lib/postgresql/<version>/bin) and Redis,
 # installed only when missing.
@@ -145,16 +160,6 @@ run-scaled: $(VENV)/.installed install-servers
 # on PostgreSQL + Redis of a throw-away folder on free ports, deleted afterwards. `make test`
 # runs it after the whole suite on the embedded defaults. PYTEST_ARGS adds pytest arguments.
 .PHONY: test-scaled
-# Two TCP ports nothing listens on (the kernel picks them), for the test servers.
-FREE_PORTS = import socket; s = [socket.socket() for _ in range(2)]; [x.bind(("127.0.0.1", 0)) for x in s]; print(*(x.getsockname()[1] for x in s))
 test-scaled: $(VENV)/.installed install-servers
-	mkdir -p var; \
-	dir=$$(mktemp -d $(CURDIR)/var/test-servers.XXXXXX); \
-	trap '$(SERVERS) purge "$$dir"' EXIT; \
-	chmod 755 "$$dir"; \
-	ports=$$($(VENV)/bin/python -c '$(FREE_PORTS)'); \
-	read -r pg_port redis_port <<<"$$ports"; \
-	$(SERVERS) up "$$dir" $$pg_port $$redis_port; \
-	servers=$$($(SERVERS) env "$$dir" $$pg_port $$redis_port); \
-	eval "$$servers"; \
+	$(call THROWAWAY_SERVERS,test-servers); \
 	ELMWEB_SCALED_TESTS=1 $(VENV)/bin/python -m pytest -m integration $(PYTEST_ARGS)

@@ -54,8 +54,10 @@ def manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, timeout=300)
 
 
-def start(argv: list[str], *, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("wb") as out:
+def start(argv: list[str], *, env: dict[str, str], log_path: Path, append: bool = False) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in the repository root, in a process group of its own, logging to ``log_path``
+    (``append``: after what an earlier process of the same name wrote, e.g. a restarted one)."""
+    with log_path.open("ab" if append else "wb") as out:
         return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=out, process_group=0)
 
 
