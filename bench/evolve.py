@@ -7,6 +7,12 @@ sandbox + simulation + archive + files) with the bare simulator's rate on the sa
 processes). Part 2 runs 10,000 evaluations from each of the paper's four seeds and reports
 coverage after 2,000 / 5,000 / 10,000 evaluations, with a plot in ``bench/out/``.
 
+Part 1 also splits one child's cost into its three stages, each measured alone on the same
+children and cores: GP mutation (the loop's own ``ask`` time), the sandbox (every program run
+again through a pool of ``workers`` fork servers) and the simulator. The stages share the same
+cores, so ``ceiling`` is the ratio a loop would reach if it ran them back to back and added
+nothing of its own: simulation / (mutation + sandbox + simulation).
+
 Last line: ``RESULT loop_evals_per_s=<x> loop_vs_bare_sim=<ratio> coverage_10k_square=<%>``.
 """
 
@@ -25,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from evolution.loop import RunConfig, RunDirectory, run  # noqa: E402
-from evolution.sandbox import SandboxPool, evaluate_program  # noqa: E402
+from evolution.sandbox import SandboxPool  # noqa: E402
 from evolution.sodarace import DEFAULT_SETTINGS, seeds, simulate_batch  # noqa: E402
 from evolution.types import WalkerSpec  # noqa: E402
 
@@ -62,19 +68,31 @@ def bare_rate(specs: list[WalkerSpec], *, workers: int, batch: int) -> float:
         return done / (time.perf_counter() - t0)
 
 
-def part_throughput(evals: int, workers: int, batch: int) -> tuple[float, float, float]:
+def part_throughput(evals: int, workers: int, batch: int) -> dict[str, float]:
+    """The loop's rate, the bare simulator's, and the milliseconds one child spends in each stage."""
     directory = fresh("evolve-throughput", RunConfig(seed="square", evals=evals, batch=batch))
     run(directory, workers=workers)
     metrics = directory.metrics()[1:]  # batch 0 is the seed alone (and pays the start-up)
-    loop = sum(m["batch_size"] for m in metrics) / sum(m["wall_s"] for m in metrics)
+    children = sum(m["batch_size"] for m in metrics)
+    loop = children / sum(m["wall_s"] for m in metrics)
     texts = [json.loads(line) for line in directory.genomes_file.read_text().splitlines()]
     programs = [seeds.get_seed("square").preamble + r["text"] for r in texts[1:] if r["failure"] is None]
     with SandboxPool(workers=workers) as pool:
-        specs = [s for s in (evaluate_program(p, pool=pool) for p in programs) if isinstance(s, WalkerSpec)]
+        pool.run_many(programs[: 4 * workers])  # start the servers and warm them up
+        started = time.perf_counter()
+        runs = pool.run_many(programs)
+        sandbox_s = time.perf_counter() - started
+    specs = [r.result for r in runs if isinstance(r.result, WalkerSpec)]
     bare = bare_rate(specs, workers=workers, batch=batch)
-    valid_share = len(specs) / sum(m["batch_size"] for m in metrics)
+    valid_share = len(specs) / children
     # the loop also evaluates children that fail; the bare simulator only races valid ones
-    return loop, bare, valid_share
+    ms = {
+        "mutation": 1000 * sum(m["ask_s"] for m in metrics) / children,
+        "sandbox": 1000 * sandbox_s / len(programs),
+        "simulation": 1000 * valid_share / bare,
+    }
+    return {"loop": loop, "bare": bare, "valid_share": valid_share, **{f"{k}_ms": v for k, v in ms.items()},
+            "ceiling": ms["simulation"] / sum(ms.values())}
 
 
 def part_coverage(evals: int, workers: int, batch: int) -> dict[str, dict[int, float]]:
@@ -120,12 +138,19 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     OUT.mkdir(parents=True, exist_ok=True)
 
-    loop, bare, valid_share = part_throughput(args.throughput_evals, args.workers, args.batch)
+    t = part_throughput(args.throughput_evals, args.workers, args.batch)
+    loop, bare = t["loop"], t["bare"]
     log.info("%-34s %10s", "GP from square, flat, 10 s, %d workers" % args.workers, "evals/s")
     log.info("%-34s %10.1f", "whole loop (all children)", loop)
     log.info("%-34s %10.1f", "bare simulator (valid children)", bare)
-    log.info("%-34s %10.1f", "bare simulator per child", bare / valid_share)
-    log.info("valid children: %.1f%%; loop / bare simulator = %.2f", 100 * valid_share, loop / bare)
+    log.info("%-34s %10.1f", "bare simulator per child", bare / t["valid_share"])
+    log.info("valid children: %.1f%%; loop / bare simulator = %.2f", 100 * t["valid_share"], loop / bare)
+    log.info("%-34s %10s", "one child, each stage alone", "ms (wall)")
+    for stage in ("mutation", "sandbox", "simulation"):
+        log.info("%-34s %10.2f", f"  {stage}", t[f"{stage}_ms"])
+    log.info("%-34s %10.2f", "  whole loop", 1000 / loop)
+    log.info("ceiling (the stages back to back, no loop overhead): %.2f of the bare simulator; the loop reaches %.0f%% of it",
+             t["ceiling"], 100 * (loop / bare) / t["ceiling"])
 
     table = part_coverage(args.evals, args.workers, args.batch)
     log.info("%-14s %s", "seed", " ".join(f"{c:>9d}" for c in CHECKPOINTS if c <= args.evals))
