@@ -11,7 +11,7 @@ import { highlightCode, pageData } from "../dom.js";
 import { formValues, wireJSONForm } from "../forms.js";
 import { formatCompact, formatFitness, formatInt, formatPercent } from "../format.js";
 import { JobPage } from "../jobpage.js";
-import { drawArchiveMap, drawLegend } from "../mapview.js";
+import { AXES_MARGIN, drawArchiveMap, drawLegend } from "../mapview.js";
 import { archiveFromEvaluation, failureRows, lastLoss } from "../training.js";
 
 const $ = (id) => document.getElementById(id);
@@ -30,7 +30,7 @@ const drawLoss = scheduler(() => drawCurves(lossCanvas, [page.job.loss], { key: 
 
 const drawMap = scheduler(() => {
   if (!archive) return;
-  drawArchiveMap(mapCanvas, mapView(archive, "max"), fitnessRange(archive), { hover });
+  drawArchiveMap(mapCanvas, mapView(archive, "max"), fitnessRange(archive), { hover, axes: true });
 });
 
 onViewChange(() => {
@@ -107,7 +107,7 @@ function pointIndex(event) {
   const rect = mapCanvas.getBoundingClientRect();
   const px = event.clientX - rect.left;
   const py = event.clientY - rect.top;
-  return [cellAtPoint(archive.dims[0], archive.dims[1], rect.width, rect.height, px, py), px, py];
+  return [cellAtPoint(archive.dims[0], archive.dims[1], rect.width, rect.height, px, py, AXES_MARGIN), px, py];
 }
 
 function showTip(index, px, py) {
