@@ -119,7 +119,7 @@ THROWAWAY_SERVERS = mkdir -p var; dir=$$(mktemp -d $(CURDIR)/var/$(1).XXXXXX); t
 	$(SERVERS) up "$$dir" $$pg_port $$redis_port; servers=$$($(SERVERS) env "$$dir" $$pg_port $$redis_port); eval "$$servers"
 
 # Load, faults and fuzz on PostgreSQL + Redis of a throw-away folder on free ports (as test-scaled),
-# deleted afterwards: bench/scale.py (about 10 min on two cores); e.g. ARGS="--parts fuzz".
+# deleted afterwards: bench/scale.py (about 5 min on two cores); e.g. ARGS="--parts fuzz".
 .PHONY: bench-scale
 bench-scale: $(VENV)/.installed install-servers
 	$(call THROWAWAY_SERVERS,bench-servers); \

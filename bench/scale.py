@@ -1,6 +1,6 @@
 """Scale benchmark: load, faults and bad input on the scaled stack (PostgreSQL + Redis).
 
-Run: ``make bench-scale`` (a throw-away PostgreSQL + Redis on free ports; about 10 minutes on
+Run: ``make bench-scale`` (a throw-away PostgreSQL + Redis on free ports; about 5 minutes on
 two cores). By hand: point ``DATABASE_URL`` (PostgreSQL), ``CELERY_BROKER_URL`` and
 ``REDIS_URL`` (Redis) at servers on this machine and run ``python bench/scale.py``. It creates a
 database of its own on that PostgreSQL (dropped at the end), migrates it, and starts daphne and
