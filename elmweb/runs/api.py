@@ -82,6 +82,17 @@ def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
 
 
 # -- input -------------------------------------------------------------------------------------
+def valid(form: forms.Form) -> dict[str, Any]:
+    """A bound form's cleaned data.
+
+    Raises:
+        ValidationError: Its errors, by field (answered as a 400).
+    """
+    if not form.is_valid():
+        raise ValidationError({name: list(errs) for name, errs in form.errors.items()})
+    return form.cleaned_data
+
+
 def body(request: HttpRequest) -> dict[str, Any]:
     """The request's JSON object (or form fields).
 
@@ -199,10 +210,8 @@ def csrf(request: HttpRequest) -> JsonResponse:
 @api_view("POST", login_required=False)
 def login_view(request: HttpRequest) -> JsonResponse:
     """Log in with ``{"username", "password"}``; answers the user and a fresh CSRF token."""
-    form = LoginForm(body(request))
-    if not form.is_valid():
-        raise ValidationError({name: list(errs) for name, errs in form.errors.items()})
-    user = authenticate(request, username=form.cleaned_data["username"], password=form.cleaned_data["password"])
+    given = valid(LoginForm(body(request)))
+    user = authenticate(request, username=given["username"], password=given["password"])
     if user is None:
         return error(400, "wrong username or password (a first `make run` prints the admin's)")
     login(request, user)
@@ -261,11 +270,8 @@ def runs(request: HttpRequest) -> JsonResponse:
     """GET: runs, newest first (``?mine=1``, ``?status=``). POST: create a run."""
     if request.method == "POST":
         data = body(request)
-        form = RunCreateForm(data)
-        if not form.is_valid():
-            raise ValidationError({name: list(errs) for name, errs in form.errors.items()})
         # A field sent as null (or left empty in a form) takes its default, like one left out.
-        given = {k: v for k, v in form.cleaned_data.items() if k in data and v is not None}
+        given = {k: v for k, v in valid(RunCreateForm(data)).items() if k in data and v is not None}
         run = services.run_create(owner=request.user, **given)
         return JsonResponse(selectors.run_dict(run, user=request.user), status=201)
     status = request.GET.get("status") or None
@@ -295,10 +301,7 @@ def run_action(request: HttpRequest, run_id: int, action: str) -> JsonResponse:
     """POST /api/runs/<id>/<start|pause|resume|stop|clone>."""
     run = _run(run_id)
     if action == "clone":
-        form = CloneForm(body(request))
-        if not form.is_valid():
-            raise ValidationError({name: list(errs) for name, errs in form.errors.items()})
-        clone = services.run_clone(run=run, owner=request.user, name=form.cleaned_data["name"])
+        clone = services.run_clone(run=run, owner=request.user, name=valid(CloneForm(body(request)))["name"])
         return JsonResponse(selectors.run_dict(clone, user=request.user), status=201)
     if action not in ACTIONS:
         return error(404, f"unknown action {action!r}; use {', '.join([*ACTIONS, 'clone'])}")

@@ -23,7 +23,7 @@ from django import forms
 from django.core.exceptions import BadRequest, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from elmweb.runs.api import api_view, body
+from elmweb.runs.api import api_view, body, valid
 from elmweb.training import selectors, services
 from elmweb.training.models import TrainedModel
 from evolution.lm.terrain_sets import TERRAIN_SETS
@@ -67,17 +67,6 @@ class InventorCreateForm(forms.Form):
     conditional = forms.IntegerField(min_value=1, max_value=100_000, required=False)
     max_new_tokens = forms.IntegerField(min_value=1, max_value=4096, required=False)
     sim_seconds = forms.FloatField(min_value=0.5, max_value=120, required=False)
-
-
-def valid(form: forms.Form) -> dict[str, Any]:
-    """A bound form's cleaned data.
-
-    Raises:
-        ValidationError: Its errors, by field.
-    """
-    if not form.is_valid():
-        raise ValidationError({name: list(errs) for name, errs in form.errors.items()})
-    return form.cleaned_data
 
 
 def summary(job: TrainedModel) -> dict[str, Any]:
