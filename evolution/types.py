@@ -174,6 +174,15 @@ class Candidate:
             return None
         return f"{self.preamble}\n\n{self.text}" if self.preamble else self.text
 
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict; ``from_dict`` reverses it exactly."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Candidate:
+        """Rebuild a candidate from ``to_dict`` output."""
+        return cls(**data)
+
     def text_line(self, program_line: int) -> int:
         """The line of ``text`` that line ``program_line`` of ``program`` is (<= 0: preamble)."""
         return program_line - (f"{self.preamble}\n\n".count("\n") if self.preamble else 0)
@@ -203,3 +212,19 @@ class Result:
     def valid(self) -> bool:
         """Whether the candidate produced a scored walker."""
         return self.failure is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict; ``from_dict`` reverses it exactly."""
+        data = {name: getattr(self, name) for name in self.__slots__}
+        data["descriptor"] = None if self.descriptor is None else list(self.descriptor)
+        data["warnings"] = list(self.warnings)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Result:
+        """Rebuild a result from ``to_dict`` output."""
+        fields = dict(data)
+        if fields.get("descriptor") is not None:
+            fields["descriptor"] = tuple(fields["descriptor"])
+        fields["warnings"] = tuple(fields.get("warnings", ()))
+        return cls(**fields)

@@ -41,7 +41,8 @@ class Scheduler:
     Args:
         archive: Where elites live.
         emitter: Chooses parents.
-        operator: Mutation operator (``evolution.mutation.Operator``).
+        operator: Mutation operator (``evolution.mutation.Operator``); ``None`` for a scheduler
+            that only tells a batch asked elsewhere (see ``from_dict``).
         seed_text: The seed's mutable program text.
         preamble: Fixed code run before every program of this run.
         rng_seed: Seed of the run's random generator (selection and mutation).
@@ -67,6 +68,7 @@ class Scheduler:
         self.next_id = 0
         self.evaluations = 0
         self._pending: list[Candidate] | None = None
+        self.operator_name = "" if operator is None else getattr(operator, "name", type(operator).__name__)
 
     def ask(self, n: int) -> list[Candidate]:
         """Propose the next batch: the seed first, then ``n`` children of archive elites.
@@ -89,6 +91,11 @@ class Scheduler:
             raise RuntimeError(
                 "the archive is empty: the seed program failed, so there is nothing to mutate; "
                 "fix the seed (see its recorded failure) and start a new run"
+            )
+        if self.operator is None:
+            raise RuntimeError(
+                "this scheduler was restored without a mutation operator, to tell a batch only; "
+                "restore it with the run's operator to ask for children"
             )
         parents = self.emitter.select(self.archive, n, rng=self.rng)
         children = self.operator.mutate([p.text for p in parents], rng=self.rng)
@@ -149,13 +156,12 @@ class Scheduler:
         return self._pending is not None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable state between batches.
+        """JSON-serialisable state, between batches or between ``ask`` and ``tell``.
 
-        Raises:
-            SchedulerOrderError: If a batch is pending (save after ``tell``).
+        Saved between the two, the state holds the asked candidates (``"pending"``): a
+        scheduler restored from it takes ``tell`` of their results, so a batch can be asked in
+        one process and told in another.
         """
-        if self._pending is not None:
-            raise SchedulerOrderError("cannot save while a batch is pending; tell() its results first")
         return {
             "archive": self.archive.to_dict(),
             "rng": self.rng.bit_generator.state,
@@ -165,12 +171,17 @@ class Scheduler:
             "seed_text": self.seed_text,
             "preamble": self.preamble,
             "emitter": self.emitter.name,
-            "operator": getattr(self.operator, "name", type(self.operator).__name__),
+            "operator": self.operator_name,
+            "pending": None if self._pending is None else [c.to_dict() for c in self._pending],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, emitter: Emitter, operator: Any) -> Scheduler:
-        """Restore a scheduler saved by ``to_dict`` (emitter and operator are configuration)."""
+        """Restore a scheduler saved by ``to_dict`` (emitter and operator are configuration).
+
+        With ``operator=None`` the scheduler can ``tell`` (a batch saved between ask and tell)
+        and save itself, but not ``ask``: a process that only evaluates needs no model.
+        """
         scheduler = cls(
             GridArchive.from_dict(data["archive"]),
             emitter,
@@ -182,4 +193,8 @@ class Scheduler:
         scheduler.batch = data["batch"]
         scheduler.next_id = data["next_id"]
         scheduler.evaluations = data["evaluations"]
+        if operator is None:
+            scheduler.operator_name = data["operator"]
+        if data.get("pending") is not None:  # states saved before "pending" existed have none
+            scheduler._pending = [Candidate.from_dict(c) for c in data["pending"]]
         return scheduler

@@ -120,8 +120,28 @@ def test_a_scheduler_saved_between_batches_resumes_identically():
     assert resumed.next_id == straight.next_id == 1 + 5 * 6  # the seed, then five batches
 
 
-def test_saving_mid_batch_is_refused():
+def test_a_batch_asked_before_saving_is_told_to_the_restored_scheduler():
+    straight, resumed = make(), make()
+    for _ in range(2):
+        straight.tell(fake_results(straight.ask(6)))
+        resumed.tell(fake_results(resumed.ask(6)))
+    asked = resumed.ask(6)
+    # told where no operator (no model) is loaded, as a `sim` worker does
+    resumed = Scheduler.from_dict(json.loads(json.dumps(resumed.to_dict())), emitter=UniformEmitter(), operator=None)
+
+    assert resumed.pending
+    with pytest.raises(SchedulerOrderError, match="before tell"):
+        resumed.ask(6)
+    report = resumed.tell(fake_results(asked))
+    expected = straight.tell(fake_results(straight.ask(6)))
+    assert report.candidates == expected.candidates and report.outcomes == expected.outcomes
+    assert resumed.to_dict() == straight.to_dict()
+
+
+def test_a_scheduler_restored_without_an_operator_refuses_to_ask_and_says_why():
     s = make()
-    s.ask(1)
-    with pytest.raises(SchedulerOrderError, match="pending"):
-        s.to_dict()
+    s.tell(fake_results(s.ask(1)))
+    told_only = Scheduler.from_dict(s.to_dict(), emitter=UniformEmitter(), operator=None)
+
+    with pytest.raises(RuntimeError, match="without a mutation operator"):
+        told_only.ask(4)
