@@ -146,19 +146,18 @@ def check_config(config: RunConfig) -> dict[str, str]:
 def mutation_problem(config: RunConfig) -> str | None:
     """Why ``config``'s mutation operator cannot be used, or ``None``.
 
-    Operators that are cheap to build (GP, a server behind ``api_url``) are built to check
-    their options; a local language model is never loaded in the web process, so a missing
-    model folder shows up as the run's error when its first step runs.
+    Nothing is loaded: the options are checked, and a local model's folder is checked for a
+    model's files (``check_operator``). Workers read the same path, so it must exist where
+    they run (the embedded model is in the package on every machine).
     """
-    from evolution.mutation import OPERATORS
+    from evolution.mutation import check_operator
 
-    if config.mutation not in OPERATORS:
-        return f"unknown mutation {config.mutation!r}; choose one of {', '.join(OPERATORS)}"
-    if config.mutation not in CPU_OPERATORS and not getattr(config, "api_url", None):
-        return None
     try:
-        build_operator(config)
-    except (ValueError, TypeError, OSError) as exc:
+        check_operator(
+            config.mutation, model=config.model, api_url=config.api_url,
+            api_model=config.api_model, api_mode=config.api_mode,
+        )  # fmt: skip
+    except (ValueError, OSError) as exc:
         return str(exc)
     return None
 

@@ -14,6 +14,7 @@ API index:
     TransformersBackend: a Hugging Face causal LM from a local folder, loaded once per process.
     OpenAIBackend: any OpenAI-compatible HTTP server (completions or chat).
     make_operator, OPERATORS, DEFAULT_DIFF_MODEL: an operator by name; the embedded model's folder.
+    check_operator: check an operator's options and model folder without loading anything.
     serve, make_server: an OpenAI-compatible server for a local model (``serve-model``).
 """
 
@@ -21,7 +22,7 @@ from evolution.mutation._apply import Applied, apply_diff
 from evolution.mutation._backends import Backend, BackendError
 from evolution.mutation._child import FAILURE_KINDS, Child
 from evolution.mutation._diff import unified_diff
-from evolution.mutation._factory import DEFAULT_DIFF_MODEL, OPERATORS, make_operator
+from evolution.mutation._factory import DEFAULT_DIFF_MODEL, OPERATORS, check_operator, make_operator
 from evolution.mutation._gp import DEFAULT_WEIGHTS, GPMutation
 from evolution.mutation._gp_sites import EDIT_KINDS
 from evolution.mutation._llm import DiffMutation, RewriteMutation
@@ -48,6 +49,7 @@ __all__ = [
     "TransformersBackend",
     "apply_diff",
     "make_operator",
+    "check_operator",
     "make_server",
     "serve",
     "unified_diff",

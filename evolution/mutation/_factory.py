@@ -36,14 +36,46 @@ def make_operator(
         api_mode: ``"completions"`` (default) or ``"chat"``: how to talk to the server's model.
 
     Raises:
-        ValueError: For an unknown name, model options given to ``"gp"``, both ``model`` and
-            ``api_url``, ``api_model``/``api_mode`` without ``api_url``, or the diff operator
-            with ``api_mode="chat"`` (the diff format needs a completions endpoint).
-        FileNotFoundError: If the model folder does not exist (the message says how to build
-            the embedded one).
+        ValueError, FileNotFoundError: As ``check_operator``.
     """
     from evolution.mutation._gp import GPMutation
     from evolution.mutation._llm import DiffMutation, RewriteMutation
+    from evolution.mutation._openai import OpenAIBackend
+    from evolution.mutation._transformers import TransformersBackend
+
+    folder = check_operator(name, model=model, api_url=api_url, api_model=api_model, api_mode=api_mode)
+    if name == "gp":
+        return GPMutation()
+    if api_url is not None:
+        backend: Any = OpenAIBackend(api_url, model=api_model, mode=api_mode or "completions")
+    else:
+        backend = TransformersBackend(model if model is not None else folder)
+    return DiffMutation(backend) if name == "diff" else RewriteMutation(backend)
+
+
+def check_operator(
+    name: str,
+    *,
+    model: str | Path | None = None,
+    api_url: str | None = None,
+    api_model: str | None = None,
+    api_mode: str | None = None,
+) -> Path | None:
+    """Check what ``make_operator`` would be given, loading nothing (a web form uses this).
+
+    Returns:
+        The local model folder a language-model operator would load (``DEFAULT_DIFF_MODEL``
+        when none is given), or ``None`` (GP, or a server).
+
+    Raises:
+        ValueError: For an unknown name, model options given to ``"gp"``, both ``model`` and
+            ``api_url``, ``api_model``/``api_mode`` without ``api_url``, the diff operator
+            with ``api_mode="chat"`` (the diff format needs a completions endpoint), or an
+            ``api_url`` that is not an http(s) URL.
+        FileNotFoundError: If the model folder lacks a model's files (the message says how to
+            build the embedded one).
+    """
+    from evolution.mutation._transformers import check_model_folder
 
     if name not in OPERATORS:
         raise ValueError(f"unknown mutation {name!r}; choose one of {', '.join(OPERATORS)}")
@@ -52,7 +84,7 @@ def make_operator(
         if any(value is not None for value in given.values()):
             options = ", ".join(option for option, value in given.items() if value is not None)
             raise ValueError(f"{options} only apply to --mutation diff or rewrite, not gp; drop them")
-        return GPMutation()
+        return None
     if model is not None and api_url is not None:
         raise ValueError("give either --model (a local model folder) or --api-url (a server), not both")
     if api_url is None and (api_model is not None or api_mode is not None):
@@ -62,16 +94,11 @@ def make_operator(
             "the diff operator needs a completions endpoint (it continues the '<DFF>' prompt); "
             "use --api-mode completions, or --mutation rewrite for a chat model"
         )
-    backend = _backend(model, api_url, api_model, api_mode)
-    return DiffMutation(backend) if name == "diff" else RewriteMutation(backend)
-
-
-def _backend(model: str | Path | None, api_url: str | None, api_model: str | None, api_mode: str | None) -> Any:
-    from evolution.mutation._openai import OpenAIBackend
-    from evolution.mutation._transformers import TransformersBackend
-
     if api_url is not None:
-        return OpenAIBackend(api_url, model=api_model, mode=api_mode or "completions")
+        from evolution.mutation._openai import OpenAIBackend
+
+        OpenAIBackend(api_url, model=api_model, mode=api_mode or "completions")  # checks the URL; contacts nothing
+        return None
     if model is None:
         if not (DEFAULT_DIFF_MODEL / "config.json").is_file():
             raise FileNotFoundError(
@@ -80,4 +107,4 @@ def _backend(model: str | Path | None, api_url: str | None, api_model: str | Non
                 "or --api-url URL (an OpenAI-compatible server)"
             )
         model = DEFAULT_DIFF_MODEL
-    return TransformersBackend(model)
+    return check_model_folder(model)

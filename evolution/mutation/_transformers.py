@@ -55,6 +55,43 @@ _CACHE: dict[tuple[str, str, str], LoadedModel] = {}
 _CACHE_LOCK = threading.Lock()
 
 
+#: Files a loadable model folder has: one of each group (weights may be sharded; tokenizers come
+#: as a fast tokenizer.json, GPT-2 style vocab.json, SentencePiece's tokenizer.model or vocab.txt).
+MODEL_FILES = {
+    "weights": ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"),
+    "tokenizer": ("tokenizer.json", "vocab.json", "tokenizer.model", "vocab.txt"),
+}
+
+
+def check_model_folder(path: str | Path) -> Path:
+    """The resolved folder ``path`` if it holds a model ``load_model`` can load; nothing is loaded.
+
+    Only files are looked at (transformers' own checks need the library imported, which a web
+    process checking a form should not pay for): a ``config.json`` that parses, weights and a
+    tokenizer.
+
+    Raises:
+        FileNotFoundError: Saying what is missing and how to get a model folder.
+    """
+    folder = Path(path).expanduser().resolve()
+    how = (
+        "pass a Hugging Face model folder on disk (save one with save_pretrained), or build the "
+        "embedded diff model with `make train-mutator`"
+    )
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(
+            f"no model folder at {folder} (it needs config.json, weights and tokenizer files); {how}"
+        )
+    try:
+        json.loads((folder / "config.json").read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FileNotFoundError(f"{folder / 'config.json'} is not valid JSON ({exc}); {how}") from exc
+    for kind, names in MODEL_FILES.items():
+        if not any((folder / name).is_file() for name in names):
+            raise FileNotFoundError(f"the model folder {folder} has no {kind} (one of {', '.join(names)}); {how}")
+    return folder
+
+
 def load_model(path: str | Path, *, device: str | None = None, dtype: str | None = None) -> LoadedModel:
     """The model and tokenizer in folder ``path``, loaded at most once per process.
 
@@ -71,18 +108,12 @@ def load_model(path: str | Path, *, device: str | None = None, dtype: str | None
         The cached ``LoadedModel`` for (resolved path, device, dtype).
 
     Raises:
-        FileNotFoundError: If ``path`` is not a folder with a ``config.json``.
+        FileNotFoundError: If ``path`` is not a model folder (``check_model_folder``).
         ValueError: For an unknown ``dtype``.
     """
     import torch
 
-    folder = Path(path).expanduser().resolve()
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(
-            f"no model folder at {folder} (it needs config.json, weights and tokenizer files); pass "
-            "--model with a Hugging Face model folder on disk (save one with save_pretrained), or "
-            "build the embedded diff model with `make train-mutator`"
-        )
+    folder = check_model_folder(path)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = dtype or ("bfloat16" if device.startswith("cuda") else "float32")
     if dtype not in ("float32", "bfloat16", "float16"):

@@ -82,6 +82,8 @@ def test_it_creates_a_run_and_answers_its_configuration(ada: Client) -> None:
         ({"seed": "square", "ranges": [[0, 1]]}, "dims", "one entry per descriptor"),
         ({"seed": "square", "terrain": "lava"}, "terrain", "unknown terrain"),
         ({"seed": "square", "mutation": "magic"}, "mutation", "unknown mutation"),
+        ({"seed": "square", "mutation": "diff", "model": "/nowhere/model"}, "mutation", "no model folder at /nowhere"),
+        ({"seed": "square", "mutation": "diff", "api_url": "ftp://x"}, "mutation", "http://HOST:PORT"),
     ],
 )
 def test_bad_run_input_is_a_400_naming_the_field(ada: Client, data, field, words) -> None:

@@ -1,9 +1,11 @@
-"""``make_operator``: operators by name, their backends, and the run configuration's options."""
+"""``make_operator`` and ``check_operator``: operators by name, their backends, the run
+configuration's options, and the checks made before anything is loaded."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -17,6 +19,7 @@ from evolution.mutation import (
     OpenAIBackend,
     RewriteMutation,
     TransformersBackend,
+    check_operator,
     make_operator,
 )
 from evolution.mutation import _factory
@@ -81,3 +84,33 @@ def test_a_config_written_before_the_model_options_existed_still_loads():
         del old[name]
     config = RunConfig.from_dict(old)
     assert (config.model, config.api_url, config.api_model, config.api_mode) == (None, None, None, None)
+
+
+def test_checking_a_local_model_loads_nothing_and_returns_its_folder(tiny_model):
+    with mock.patch("evolution.mutation._transformers.load_model", side_effect=AssertionError("loaded")):
+        assert check_operator("diff", model=tiny_model) == Path(tiny_model).resolve()
+    assert check_operator("gp") is None
+    assert check_operator("rewrite", api_url="http://127.0.0.1:9") is None
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [("config.json", "no model folder"), ("model.safetensors", "has no weights"), ("tokenizer.json", "has no tokenizer")],
+)
+def test_a_model_folder_missing_a_file_is_refused_before_loading_saying_what_is_missing(
+    tiny_model, tmp_path, missing, message
+):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(tiny_model, folder)
+    for name in [missing, "vocab.json"] if missing == "tokenizer.json" else [missing]:
+        (folder / name).unlink(missing_ok=True)
+
+    with pytest.raises(FileNotFoundError, match=message):
+        check_operator("diff", model=folder)
+
+
+def test_a_bad_server_url_is_refused_by_the_check():
+    with pytest.raises(ValueError, match="http://HOST:PORT"):
+        check_operator("diff", api_url="ftp://example")
