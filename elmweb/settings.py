@@ -184,6 +184,7 @@ CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     # A GP step mutates and evaluates in the task (CPU-bound): `sim`. Steps of runs whose
     # operator is a language model are sent to `llm` explicitly (elmweb.runs.engine.step_queue).
     "elmweb.runs.tasks.step_run": {"queue": "sim"},
+    "elmweb.runs.tasks.evaluate_chunk": {"queue": "sim"},
     "elmweb.runs.tasks.record_traces": {"queue": "sim"},
     "elmweb.training.tasks.train_model": {"queue": "train"},
 }
@@ -202,13 +203,19 @@ RUN_STALE_AFTER_S = env_float("RUN_STALE_AFTER_S", default=60.0, minimum=1.0)
 RUN_HEARTBEAT_S = min(5.0, RUN_STALE_AFTER_S / 3)
 # How often each worker's watchdog looks for stale runs.
 WATCHDOG_INTERVAL_S = env_float("WATCHDOG_INTERVAL_S", default=10.0, minimum=0.1)
-# Processes a step evaluates its batch with (0: in the worker's own process), as the CLI's
-# --workers (default 2).
 # Training jobs (elmweb.training): their task touches the job's row every TRAIN_HEARTBEAT_S; the
 # watchdog marks a job failed when its row is older than TRAIN_STALE_AFTER_S (its worker died).
 TRAIN_STALE_AFTER_S = env_float("TRAIN_STALE_AFTER_S", default=180.0, minimum=1.0)
 TRAIN_HEARTBEAT_S = min(30.0, TRAIN_STALE_AFTER_S / 4)
+# Processes a step evaluates its batch with (0: in the worker's own process), as the CLI's
+# --workers (default 2).
 EVAL_WORKERS = env_int("EVAL_WORKERS", default=2, minimum=0, maximum=256)
+# Which runs evaluate apart: their step (on `llm`) only writes the children, and `sim` workers
+# evaluate them in `evaluate_chunk` tasks of EVAL_CHUNK_SIZE children each, so the process holding
+# the model never simulates. LLM: runs of language-model operators; ALL: GP runs too (a GP step
+# then mutates on `sim` and spreads the evaluation of a large batch over every `sim` worker).
+EVALUATE_APART = env_choice("EVALUATE_APART", choices=("LLM", "ALL"), default="LLM")
+EVAL_CHUNK_SIZE = env_int("EVAL_CHUNK_SIZE", default=16, minimum=1, maximum=100_000)
 # A step runs batches of one run back to back for up to this long before queueing the next
 # step (saves a broker trip per batch; runs take turns on the workers at this granularity).
 STEP_CHUNK_S = env_float("STEP_CHUNK_S", default=10.0, minimum=0.0)

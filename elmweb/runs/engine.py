@@ -195,11 +195,27 @@ def new_scheduler(config: RunConfig, *, seed_text: str, preamble: str) -> Schedu
     return engine_scheduler(config, seed_text=seed_text, preamble=preamble, operator=operator_for(config))
 
 
-def restore_scheduler(state: dict[str, Any], config: RunConfig) -> Scheduler:
-    """The scheduler saved by ``Scheduler.to_dict`` after a run's last committed batch."""
+def restore_scheduler(state: dict[str, Any], config: RunConfig, *, operator: bool = True) -> Scheduler:
+    """The scheduler saved by ``Scheduler.to_dict`` (after a run's last committed batch, or
+    between ask and tell); ``operator=False`` restores it without its mutation operator, to
+    tell a pending batch where no model should be loaded."""
     from evolution.qd import Scheduler, UniformEmitter
 
-    return Scheduler.from_dict(state, emitter=UniformEmitter(), operator=operator_for(config))
+    return Scheduler.from_dict(state, emitter=UniformEmitter(), operator=operator_for(config) if operator else None)
+
+
+def candidate(data: dict[str, Any]) -> Candidate:
+    """A candidate saved with ``Candidate.to_dict`` (a pending batch's)."""
+    from evolution.types import Candidate
+
+    return Candidate.from_dict(data)
+
+
+def result(data: dict[str, Any]) -> Result:
+    """A result saved with ``Result.to_dict`` (an evaluated chunk's)."""
+    from evolution.types import Result
+
+    return Result.from_dict(data)
 
 
 def genome_records(report: Any, scheduler: Scheduler) -> list[dict[str, Any]]:

@@ -124,6 +124,11 @@ class Run(models.Model):
     # Stepping: the token of the step holding the run, and its last sign of life.
     lease_token = models.CharField(max_length=32, blank=True, editable=False)
     heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Replays owed: {batch: when its trace task was queued (ISO)} for trace tasks not done yet,
+    # and the oldest of those times (None: nothing owed). The watchdog queues a batch's task again
+    # when it is older than RUN_STALE_AFTER_S (a killed worker's reserved messages are lost).
+    trace_batches = models.JSONField(default=dict, blank=True, editable=False)
+    traces_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -253,6 +258,46 @@ class RunMetric(models.Model):
 
     def __str__(self) -> str:
         return f"metrics of batch {self.batch} of run {self.run_id}"
+
+
+class PendingBatch(models.Model):
+    """A batch whose children are written and not all evaluated yet (runs that evaluate apart).
+
+    A step on the ``llm`` queue asks the scheduler for a batch (the language model writes the
+    children), saves the scheduler's state with the asked candidates here, and queues one
+    ``evaluate_chunk`` task per ``chunk_size`` candidates on ``sim``. Each chunk adds its
+    results; the one that completes the set tells the scheduler and stores the batch like any
+    step, in one transaction that also deletes this row. A step that finds this row (a
+    re-enqueued step after a lost message or a killed worker) queues only the missing chunks.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="pending_batches")
+    batch = models.PositiveIntegerField()
+    # The lease token of the step that holds the run now; the completing chunk commits with it.
+    token = models.CharField(max_length=32)
+    # Scheduler.to_dict() between ask and tell: the asked candidates are in its "pending".
+    state = models.JSONField()
+    size = models.PositiveIntegerField()
+    chunk_size = models.PositiveIntegerField()
+    # Result.to_dict() lists by chunk index (as a string: JSON object keys).
+    results = models.JSONField(default=dict)
+    # When the step began writing the children: the batch's wall time runs from here to its store.
+    started_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "batch"], name="pending_run_batch")]
+
+    def __str__(self) -> str:
+        return f"pending batch {self.batch} of run {self.run_id}"
+
+    @property
+    def chunks(self) -> int:
+        """How many ``evaluate_chunk`` tasks the batch takes."""
+        return -(-self.size // self.chunk_size)
+
+    def missing(self) -> list[int]:
+        """The chunks with no results yet."""
+        return [i for i in range(self.chunks) if str(i) not in self.results]
 
 
 class RunEvent(models.Model):

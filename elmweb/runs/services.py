@@ -5,20 +5,24 @@ used by the API, the admin and tests alike. ``run_step`` is the body of the step
 it claims the run with a conditional UPDATE, runs one batch through the engine, and commits
 everything the batch produced in one transaction keyed by ``(run, batch)``; a second copy of
 the same step (a redelivered message, a watchdog retry) finds the batch committed and drops
-its work. The database, not the broker, is the truth: ``runs_recover_stale`` (the watchdog)
-re-enqueues the step of any run whose step shows no sign of life.
+its work. A run that evaluates apart (language-model runs) only asks in its step, on ``llm``;
+``run_evaluate_chunk`` evaluates the children on ``sim`` and the last chunk commits. The
+database, not the broker, is the truth: ``runs_recover_stale`` (the watchdog) re-enqueues the
+step of any run whose step shows no sign of life, and ``traces_recover_stale`` the replay-trace
+tasks that never ran.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any, Callable
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterator, Sequence
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -30,7 +34,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from elmweb.runs import engine, events
-from elmweb.runs.models import ArchiveCell, Evaluation, Genome, Run, RunEvent, RunMetric, Seed
+from elmweb.runs.models import ArchiveCell, Evaluation, Genome, PendingBatch, Run, RunEvent, RunMetric, Seed
 
 log = logging.getLogger(__name__)
 
@@ -258,11 +262,17 @@ def run_step(*, run_id: int, batch: int, chunk_s: float | None = None) -> str:
     Each batch is claimed and committed on its own: a pause or a kill costs at most the
     batch in flight.
 
+    A run that evaluates apart (``EVALUATE_APART``: language-model runs by default) only asks
+    here: the children are written, saved as a ``PendingBatch``, and evaluated by
+    ``evaluate_chunk`` tasks on ``sim`` (see ``run_evaluate_chunk``), the last of which stores
+    the batch and queues the next step.
+
     Returns:
         What ended the step: ``"skipped"`` (not claimable: not running, another step holds
         it, or the batch is already stored), ``"committed"`` (the last batch was stored),
-        ``"duplicate"`` (another copy stored that batch meanwhile) or ``"failed"`` (the run
-        failed; see its error).
+        ``"evaluating"`` (the batch's evaluation is queued on ``sim``), ``"duplicate"``
+        (another copy stored that batch meanwhile) or ``"failed"`` (the run failed; see its
+        error).
 
     Raises:
         DatabaseError: If the database fails; the claim is released so a retry can claim.
@@ -281,11 +291,32 @@ def _run_step_once(*, run_id: int, batch: int, go_on: Callable[[], bool]) -> str
         run_settle_pause(run_id=run_id)
         log.debug("run %d batch %d: not claimable, skipped", run_id, batch)
         return "skipped"
-    try:
+    with _failing_run(run_id=run_id, batch=batch, token=token) as failed:
         with _Heartbeat(run_id=run_id, token=token):
-            work = _run_batch(run_id=run_id, batch=batch)
+            run = Run.objects.get(pk=run_id)
+            if _evaluates_apart(run):
+                return _run_ask(run=run, batch=batch, token=token)
+            work = _run_batch(run=run, batch=batch)
+    if failed:
+        return "failed"
+    try:
+        return _run_commit(work, token=token, go_on=go_on)
     except DatabaseError:
         _run_release(run_id=run_id, token=token)
+        raise
+
+
+@contextlib.contextmanager
+def _failing_run(*, run_id: int, batch: int, token: str, release: bool = True) -> Iterator[list[bool]]:
+    """Around a batch's engine work: a soft time limit or anything the engine raises fails the
+    run with a readable error, and the list yielded gets an item; a database error is raised
+    (the task retries), after giving the claim back if ``release``."""
+    failed: list[bool] = []
+    try:
+        yield failed
+    except DatabaseError:
+        if release:
+            _run_release(run_id=run_id, token=token)
         raise
     except SoftTimeLimitExceeded:
         limit = settings.STEP_TIME_LIMIT_S
@@ -294,16 +325,11 @@ def _run_step_once(*, run_id: int, batch: int, go_on: Callable[[], bool]) -> str
             "a smaller batch_size, or raise STEP_TIME_LIMIT_S for the workers"
         )
         _run_fail(run_id=run_id, token=token, error=error)
-        return "failed"
+        failed.append(True)
     except Exception as exc:  # anything the engine raises ends the run with a readable error
         log.exception("run %d batch %d failed", run_id, batch)
         _run_fail(run_id=run_id, token=token, error=f"batch {batch} failed: {type(exc).__name__}: {exc}")
-        return "failed"
-    try:
-        return _run_commit(work, token=token, go_on=go_on)
-    except DatabaseError:
-        _run_release(run_id=run_id, token=token)
-        raise
+        failed.append(True)
 
 
 def _run_claim(*, run_id: int, batch: int, token: str) -> bool:
@@ -314,30 +340,140 @@ def _run_claim(*, run_id: int, batch: int, token: str) -> bool:
     return claimable.update(lease_token=token, heartbeat_at=now) == 1
 
 
-def _run_batch(*, run_id: int, batch: int) -> BatchWork:
-    """ask -> evaluate -> tell, in memory only."""
-    run = Run.objects.get(pk=run_id)
+def _evaluates_apart(run: Run) -> bool:
+    """Whether the run's children are evaluated by ``evaluate_chunk`` tasks (``EVALUATE_APART``)."""
+    return settings.EVALUATE_APART == "ALL" or run.mutation not in engine.CPU_OPERATORS
+
+
+def _run_scheduler(*, run: Run, batch: int, operator: bool = True) -> tuple[Any, Any]:
+    """The run's configuration and its scheduler at ``batch`` (fresh for a new run).
+
+    Raises:
+        RuntimeError: If the saved state is not at ``batch``.
+    """
     config = engine.run_config(run)
     if run.state is None:
         scheduler = engine.new_scheduler(config, seed_text=run.seed_text, preamble=run.seed_preamble)
     else:
-        scheduler = engine.restore_scheduler(run.state, config)
+        scheduler = engine.restore_scheduler(run.state, config, operator=operator)
     if scheduler.batch != batch:
         raise RuntimeError(
             f"the saved state is at batch {scheduler.batch}, the run row at {batch}; the run's "
             "state is inconsistent: clone the run to start again"
         )
-    started = time.perf_counter()
+    return config, scheduler
+
+
+def _batch_size(config: Any, scheduler: Any) -> int:
     size = min(config.batch, config.evals - scheduler.evaluations)
     if size < 1:
         raise RuntimeError(
             f"the run has spent its budget ({scheduler.evaluations} of {config.evals} evaluations) "
             "but was still running; clone it with a larger budget to go on"
         )
-    candidates = scheduler.ask(size)
+    return size
+
+
+def _run_batch(*, run: Run, batch: int) -> BatchWork:
+    """ask -> evaluate -> tell, in memory only."""
+    config, scheduler = _run_scheduler(run=run, batch=batch)
+    started = time.perf_counter()
+    candidates = scheduler.ask(_batch_size(config, scheduler))
     results = engine.evaluate(candidates, config, workers=settings.EVAL_WORKERS)
     report = scheduler.tell(results)
     return BatchWork(run, config, scheduler, report, time.perf_counter() - started)
+
+
+# -- runs that evaluate apart: ask on `llm`, evaluate in chunks on `sim` ---------------------------
+def _run_ask(*, run: Run, batch: int, token: str) -> str:
+    """Ask for batch ``batch`` and queue its evaluation chunks; or, if it was asked before (a
+    re-enqueued step), take its pending batch over and queue only what is missing."""
+    if PendingBatch.objects.filter(run=run, batch=batch).exists():
+        return _pending_take_over(run=run, batch=batch, token=token)
+    config, scheduler = _run_scheduler(run=run, batch=batch)
+    started_at = timezone.now()
+    scheduler.ask(_batch_size(config, scheduler))
+    state = scheduler.to_dict()
+    with transaction.atomic():
+        if not Run.objects.filter(pk=run.pk, batches=batch, lease_token=token).update(heartbeat_at=timezone.now()):
+            log.warning("run %d batch %d: claim taken over while writing children; dropped", run.pk, batch)
+            return "duplicate"
+        pending = PendingBatch.objects.create(
+            run=run, batch=batch, token=token, state=state, size=len(state["pending"]),
+            chunk_size=settings.EVAL_CHUNK_SIZE, started_at=started_at,
+        )  # fmt: skip
+        for chunk in range(pending.chunks):
+            _on_commit(_enqueue_chunk, run_id=run.pk, batch=batch, chunk=chunk)
+    log.info("run %d batch %d: %d children written; %d evaluation chunks queued", run.pk, batch, pending.size, pending.chunks)
+    return "evaluating"
+
+
+def _pending_take_over(*, run: Run, batch: int, token: str) -> str:
+    with transaction.atomic():
+        pending = PendingBatch.objects.select_for_update().filter(run=run, batch=batch).first()
+        if pending is None:  # its last chunk stored it meanwhile
+            return "duplicate"
+        pending.token = token
+        pending.save(update_fields=["token"])
+        missing = pending.missing()
+        for chunk in missing:
+            _on_commit(_enqueue_chunk, run_id=run.pk, batch=batch, chunk=chunk)
+    log.warning("run %d batch %d: pending batch taken over; chunks %s queued again", run.pk, batch, missing)
+    if missing:
+        return "evaluating"
+    return _pending_commit(run_id=run.pk, batch=batch)  # every chunk is in; the store was lost
+
+
+def run_evaluate_chunk(*, run_id: int, batch: int, chunk: int) -> str:
+    """Evaluate chunk ``chunk`` of the pending batch ``batch`` of run ``run_id``; the chunk that
+    completes the batch stores it (``_run_commit``) and queues the next step.
+
+    Idempotent: a chunk whose results are in, or whose batch is stored, is skipped.
+
+    Returns:
+        ``"skipped"``, ``"evaluated"`` (results saved, chunks still missing), or what storing the
+        batch returned (``"committed"``, ``"duplicate"``, ``"failed"``).
+    """
+    pending = PendingBatch.objects.filter(run_id=run_id, batch=batch).first()
+    if pending is None or str(chunk) in pending.results or chunk >= pending.chunks:
+        return "skipped"
+    run = Run.objects.defer("state").get(pk=run_id)
+    candidates = pending.state["pending"][chunk * pending.chunk_size : (chunk + 1) * pending.chunk_size]
+    # A database error here keeps the claim: the retried chunk, or its batch's other chunks, go on.
+    with _failing_run(run_id=run_id, batch=batch, token=pending.token, release=False) as failed:
+        with _Heartbeat(run_id=run_id, token=pending.token):
+            results = engine.evaluate(
+                [engine.candidate(c) for c in candidates], engine.run_config(run), workers=settings.EVAL_WORKERS
+            )
+    if failed:
+        return "failed"
+    with transaction.atomic():
+        pending = PendingBatch.objects.select_for_update().filter(pk=pending.pk).first()
+        if pending is None or str(chunk) in pending.results:
+            return "skipped"
+        pending.results[str(chunk)] = [r.to_dict() for r in results]
+        pending.save(update_fields=["results"])
+        Run.objects.filter(pk=run_id, lease_token=pending.token).update(heartbeat_at=timezone.now())
+    if pending.missing():
+        return "evaluated"
+    return _pending_commit(run_id=run_id, batch=batch)
+
+
+def _pending_commit(*, run_id: int, batch: int) -> str:
+    """Tell the scheduler a fully evaluated pending batch and store it like any step."""
+    pending = PendingBatch.objects.filter(run_id=run_id, batch=batch).first()
+    if pending is None:
+        return "duplicate"
+    with _failing_run(run_id=run_id, batch=batch, token=pending.token, release=False) as failed:
+        run = Run.objects.get(pk=run_id)
+        config = engine.run_config(run)
+        scheduler = engine.restore_scheduler(pending.state, config, operator=False)
+        results = [engine.result(r) for i in range(pending.chunks) for r in pending.results[str(i)]]
+        report = scheduler.tell(results)
+        wall_s = (timezone.now() - pending.started_at).total_seconds()
+    if failed:
+        return "failed"
+    return _run_commit(BatchWork(run, config, scheduler, report, wall_s), token=pending.token, go_on=lambda: False)
 
 
 def _run_commit(work: BatchWork, *, token: str, go_on: Callable[[], bool]) -> str:
@@ -355,11 +491,14 @@ def _run_commit(work: BatchWork, *, token: str, go_on: Callable[[], bool]) -> st
     state = scheduler.to_dict()
     try:
         with transaction.atomic():
-            current = Run.objects.select_for_update().only("status", "batches", "lease_token").get(pk=run.pk)
+            current = (
+                Run.objects.select_for_update().only("status", "batches", "lease_token", "trace_batches").get(pk=run.pk)
+            )
             if current.batches != batch or current.lease_token != token:
                 log.warning("run %d batch %d: already stored by another step; dropped", run.pk, batch)
                 return "duplicate"
             genomes = _genomes_create(run=run, records=records, config=work.config)
+            PendingBatch.objects.filter(run=run, batch__lte=batch).delete()
             changed = _cells_update(run=run, scheduler=scheduler, records=records, genomes=genomes)
             _metric_create(run=run, metrics=metrics, wall_s=work.wall_s)
             status = current.status
@@ -368,7 +507,9 @@ def _run_commit(work: BatchWork, *, token: str, go_on: Callable[[], bool]) -> st
             elif status == Status.PAUSING:
                 status = Status.PAUSED
             now = timezone.now()
+            owed = _traces_owed(current.trace_batches, add={batch: now} if changed else {})
             stored = Run.objects.filter(pk=run.pk, batches=batch, lease_token=token).update(
+                trace_batches=owed, traces_queued_at=_oldest(owed),
                 batches=scheduler.batch, evaluations=scheduler.evaluations,
                 valid=F("valid") + metrics.valid, niches_filled=metrics.niches_filled,
                 max_fitness=metrics.max_fitness, qd_score=metrics.qd_score, state=state,
@@ -490,6 +631,7 @@ def _run_fail(*, run_id: int, token: str, error: str) -> None:
             status=Status.FAILED, error=error, lease_token="", finished_at=now, updated_at=now
         ):
             _event(run_id, "status", {"status": Status.FAILED, "error": error})
+            PendingBatch.objects.filter(run_id=run_id).delete()  # its other chunks find nothing to do
 
 
 def run_settle_pause(*, run_id: int | None = None) -> list[int]:
@@ -552,7 +694,9 @@ def run_record_traces(*, run_id: int, batch: int) -> int:
 
     Idempotent: genomes that already have a trace are skipped. The traces stored are
     announced by one ``trace`` event (payload: ``batch`` and the engine ids ``gids``), so a
-    page waiting for a replay, such as the run page's best walker, fetches it then.
+    page waiting for a replay, such as the run page's best walker, fetches it then. The batch
+    is then no longer owed (``Run.trace_batches``), even where no trace could be made (a
+    walker whose re-run diverged): the watchdog only re-queues tasks that never ran.
 
     Returns:
         How many traces were stored.
@@ -567,8 +711,6 @@ def run_record_traces(*, run_id: int, batch: int) -> int:
         data = engine.trace_bytes(text=evaluation.genome.text, preamble=run.seed_preamble, config=config)
         if data is not None:
             traces[evaluation] = data
-    if not traces:
-        return 0
     with transaction.atomic():
         _lock_events(run_id)
         gids = sorted(
@@ -578,7 +720,52 @@ def run_record_traces(*, run_id: int, batch: int) -> int:
         )
         if gids:
             _event(run_id, "trace", {"batch": batch, "gids": gids})
+        owed = Run.objects.filter(pk=run_id).values_list("trace_batches", flat=True).first()
+        if owed and str(batch) in owed:
+            owed = _traces_owed(owed, drop=[batch])
+            Run.objects.filter(pk=run_id).update(trace_batches=owed, traces_queued_at=_oldest(owed))
     return len(gids)
+
+
+def traces_recover_stale() -> list[tuple[int, int]]:
+    """The watchdog, for replays: queue again every trace task queued longer ago than
+    ``RUN_STALE_AFTER_S`` that has not run (its message was lost with a killed worker, or it
+    waits behind a long queue: a second copy is harmless, the task is idempotent).
+
+    Returns:
+        The ``(run id, batch)`` pairs queued again.
+    """
+    now = timezone.now()
+    stale = now - _stale_after()
+    requeued = []
+    for pk in Run.objects.filter(traces_queued_at__lt=stale).values_list("pk", flat=True):
+        with transaction.atomic():
+            owed = Run.objects.select_for_update().filter(pk=pk).values_list("trace_batches", flat=True).first()
+            late = [int(b) for b, queued in (owed or {}).items() if datetime.fromisoformat(queued) < stale]
+            if not late:
+                continue
+            owed = _traces_owed(owed, add={b: now for b in late})
+            Run.objects.filter(pk=pk).update(trace_batches=owed, traces_queued_at=_oldest(owed))
+            for batch in late:
+                _on_commit(_enqueue_traces, run_id=pk, batch=batch)
+                requeued.append((pk, batch))
+    if requeued:
+        log.warning("watchdog: queued again the replay traces of (run, batch) %s", requeued)
+    return requeued
+
+
+def _traces_owed(
+    owed: dict[str, str], *, add: dict[int, datetime] | None = None, drop: Sequence[int] = ()
+) -> dict[str, str]:
+    """``Run.trace_batches`` with batches added (queued at the given times) or dropped."""
+    owed = {**owed, **{str(batch): at.isoformat() for batch, at in (add or {}).items()}}
+    for batch in drop:
+        owed.pop(str(batch), None)
+    return owed
+
+
+def _oldest(owed: dict[str, str]) -> datetime | None:
+    return min((datetime.fromisoformat(at) for at in owed.values()), default=None)
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -686,6 +873,18 @@ def _enqueue_step(*, run_id: int, batch: int, mutation: str) -> None:
         log.warning(
             "run %d: its step could not be queued; the watchdog retries within %.0f s",
             run_id, settings.RUN_STALE_AFTER_S, exc_info=True,
+        )  # fmt: skip
+
+
+def _enqueue_chunk(*, run_id: int, batch: int, chunk: int) -> None:
+    from elmweb.runs.tasks import evaluate_chunk
+
+    try:
+        evaluate_chunk.delay(run_id, batch, chunk)
+    except BrokerError:
+        log.warning(
+            "run %d: chunk %d of batch %d could not be queued; the watchdog retries within %.0f s",
+            run_id, chunk, batch, settings.RUN_STALE_AFTER_S, exc_info=True,
         )  # fmt: skip
 
 

@@ -2,10 +2,14 @@
 
 * ``step_run(run_id, batch)``: one batch of a run (queue ``sim``, or ``llm`` for runs whose
   operator is a language model: ``engine.step_queue``); it queues the next step itself.
+* ``evaluate_chunk(run_id, batch, chunk)``: evaluate a slice of a batch whose children a step
+  wrote (runs that evaluate apart, ``EVALUATE_APART``; queue ``sim``); the last chunk of a
+  batch stores it and queues the next step.
 * ``record_traces(run_id, batch)``: replay traces of the batch's new elites (queue ``sim``).
 * The watchdog: a thread in each worker's main process that calls
-  ``services.runs_recover_stale`` every ``WATCHDOG_INTERVAL_S``, because the embedded
-  brokers lose the messages a killed worker had reserved.
+  ``services.runs_recover_stale`` and ``services.traces_recover_stale`` every
+  ``WATCHDOG_INTERVAL_S``, because the embedded brokers lose the messages a killed worker had
+  reserved.
 """
 
 from __future__ import annotations
@@ -41,6 +45,21 @@ def step_run(self: Task, run_id: int, batch: int) -> str:
         raise self.retry(exc=exc, countdown=2, max_retries=10) from exc
 
 
+@shared_task(
+    bind=True,
+    acks_late=True,
+    soft_time_limit=settings.STEP_TIME_LIMIT_S,
+    time_limit=settings.STEP_TIME_LIMIT_S + 60,
+)
+def evaluate_chunk(self: Task, run_id: int, batch: int, chunk: int) -> str:
+    """Evaluate chunk ``chunk`` of the pending batch ``batch`` of run ``run_id``."""
+    try:
+        return services.run_evaluate_chunk(run_id=run_id, batch=batch, chunk=chunk)
+    except DatabaseError as exc:
+        log.warning("run %d batch %d chunk %d: database error, retrying: %s", run_id, batch, chunk, exc)
+        raise self.retry(exc=exc, countdown=2, max_retries=10) from exc
+
+
 @shared_task(acks_late=True)
 def record_traces(run_id: int, batch: int) -> int:
     """Store the replay traces of the new elites of batch ``batch`` of run ``run_id``."""
@@ -49,7 +68,7 @@ def record_traces(run_id: int, batch: int) -> int:
 
 class Watchdog(threading.Thread):
     """Every ``WATCHDOG_INTERVAL_S`` seconds, from the worker's main process: re-enqueues stale
-    runs and fails training jobs whose worker died."""
+    runs and lost replay-trace tasks, and fails training jobs whose worker died."""
 
     def __init__(self) -> None:
         super().__init__(name="elmweb-watchdog", daemon=True)
@@ -60,6 +79,7 @@ class Watchdog(threading.Thread):
             close_old_connections()
             try:
                 services.runs_recover_stale()
+                services.traces_recover_stale()
                 models_recover_stale()
             except DatabaseError:
                 log.warning("watchdog: database error; trying again next round", exc_info=True)

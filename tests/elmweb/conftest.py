@@ -14,7 +14,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from elmweb.runs import services
-from elmweb.runs.models import Run, Seed
+from elmweb.runs.models import PendingBatch, Run, Seed
 
 load_seeds = importlib.import_module("elmweb.runs.migrations.0002_load_shipped_seeds").load_seeds
 
@@ -51,6 +51,7 @@ class Queue:
     """What the services put on the Celery queues (instead of a broker)."""
 
     steps: list[tuple[int, int, str]] = field(default_factory=list)
+    chunks: list[tuple[int, int, int]] = field(default_factory=list)
     traces: list[tuple[int, int]] = field(default_factory=list)
 
     def step_batches(self, run: Run) -> list[int]:
@@ -79,11 +80,15 @@ def queue(request: pytest.FixtureRequest) -> Iterator[Queue | None]:
     def step(*, args: tuple[int, int], queue: str) -> None:
         recorded.steps.append((*args, queue))
 
+    def chunk(run_id: int, batch: int, index: int) -> None:
+        recorded.chunks.append((run_id, batch, index))
+
     def traces(run_id: int, batch: int) -> None:
         recorded.traces.append((run_id, batch))
 
     with (
         mock.patch("elmweb.runs.tasks.step_run.apply_async", side_effect=step),
+        mock.patch("elmweb.runs.tasks.evaluate_chunk.delay", side_effect=chunk),
         mock.patch("elmweb.runs.tasks.record_traces.delay", side_effect=traces),
     ):
         yield recorded
@@ -96,13 +101,21 @@ def make_run(owner: User, **config: Any) -> Run:
 
 
 def step_until_done(run: Run, *, max_steps: int = 1000) -> Run:
-    """Step a started run in this process, the way the worker would, until it stops running."""
+    """Step a started run in this process, the way the workers would, until it stops running
+    (the evaluation chunks of a run that evaluates apart included)."""
     for _ in range(max_steps):
         run.refresh_from_db()
         if run.status != Run.Status.RUNNING:
             return run
-        services.run_step(run_id=run.pk, batch=run.batches)
+        if services.run_step(run_id=run.pk, batch=run.batches) == "evaluating":
+            evaluate_chunks(run)
     raise AssertionError(f"run {run.pk} still running after {max_steps} steps")
+
+
+def evaluate_chunks(run: Run) -> list[str]:
+    """Run the missing evaluation chunks of ``run``'s pending batch, as `sim` workers would."""
+    pending = PendingBatch.objects.get(run=run)
+    return [services.run_evaluate_chunk(run_id=run.pk, batch=pending.batch, chunk=i) for i in pending.missing()]
 
 
 @pytest.fixture

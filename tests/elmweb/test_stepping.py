@@ -217,6 +217,52 @@ def test_traces_are_stored_for_the_new_elites_of_a_batch_only(user) -> None:
     assert services.run_record_traces(run_id=run.pk, batch=0) == 0  # idempotent
 
 
+def test_a_batch_with_new_elites_owes_its_replays_until_its_trace_task_has_run(user, queue: Queue) -> None:
+    run = started(user)
+    services.run_step(run_id=run.pk, batch=0)
+
+    row = Run.objects.get(pk=run.pk)
+    assert list(row.trace_batches) == ["0"] and row.traces_queued_at is not None
+    services.run_record_traces(run_id=run.pk, batch=0)
+    row = Run.objects.get(pk=run.pk)
+    assert (row.trace_batches, row.traces_queued_at) == ({}, None)
+
+
+def test_the_watchdog_queues_again_a_trace_task_that_never_ran(user, queue: Queue, settings) -> None:
+    run = started(user, evals=9)
+    services.run_step(run_id=run.pk, batch=0)
+    services.run_step(run_id=run.pk, batch=1)
+    services.run_record_traces(run_id=run.pk, batch=1)  # batch 0's task was lost with its worker
+    long_ago = timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER_S + 1)
+    Run.objects.filter(pk=run.pk).update(trace_batches={"0": long_ago.isoformat()}, traces_queued_at=long_ago)
+
+    assert services.traces_recover_stale() == [(run.pk, 0)]
+
+    assert queue.traces[-1] == (run.pk, 0)
+    assert services.traces_recover_stale() == []  # queued again just now: not stale
+    services.run_record_traces(run_id=run.pk, batch=0)
+    assert Evaluation.objects.filter(genome__run=run, genome__batch=0, trace__isnull=False).count() == 1
+    assert Run.objects.get(pk=run.pk).traces_queued_at is None
+
+
+def test_the_watchdog_leaves_trace_tasks_queued_moments_ago_alone(user, queue: Queue) -> None:
+    run = started(user)
+    services.run_step(run_id=run.pk, batch=0)
+
+    assert services.traces_recover_stale() == []
+    assert queue.traces == [(run.pk, 0)]
+
+
+def test_a_trace_task_that_could_make_no_trace_still_pays_its_batch(user, queue: Queue) -> None:
+    run = started(user)
+    services.run_step(run_id=run.pk, batch=0)
+
+    with mock.patch("elmweb.runs.engine.trace_bytes", return_value=None):
+        assert services.run_record_traces(run_id=run.pk, batch=0) == 0
+
+    assert Run.objects.get(pk=run.pk).trace_batches == {}
+
+
 def test_a_step_runs_batches_back_to_back_for_its_chunk_of_time(user, queue: Queue) -> None:
     run = started(user, evals=25)
 

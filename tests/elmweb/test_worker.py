@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from elmweb.celery import app as celery_app
 from elmweb.runs import engine, services
-from elmweb.runs.models import Evaluation, Genome, Run, RunEvent, RunMetric
+from elmweb.runs.models import Evaluation, Genome, PendingBatch, Run, RunEvent, RunMetric
 from tests.elmweb import servers
 from tests.elmweb.conftest import make_run
 
@@ -46,11 +47,11 @@ class Workers:
             "EVAL_WORKERS": "0",
         }
 
-    def start(self, **env: str) -> subprocess.Popen[bytes]:
-        """Start a worker (one pool process); ``env`` adds environment variables."""
+    def start(self, *, queues: str = "celery,llm,sim,train", **env: str) -> subprocess.Popen[bytes]:
+        """Start a worker (one pool process) on ``queues``; ``env`` adds environment variables."""
         n = len(self.processes)
         argv = [
-            sys.executable, "-m", "celery", "-A", "elmweb", "worker", "-Q", "celery,llm,sim,train",
+            sys.executable, "-m", "celery", "-A", "elmweb", "worker", "-Q", queues,
             "--concurrency", "1", "--loglevel", "INFO", "-n", f"test{n}@%h",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
@@ -66,8 +67,10 @@ class Workers:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
-    def logs(self, *, tail: int | None = 3000) -> str:
-        texts = [p.read_text(errors="replace") for p in sorted(self.tmp.glob("worker*.log"))]
+    def logs(self, *, tail: int | None = 3000, worker: int | None = None) -> str:
+        """The workers' logs (or only the log of the ``worker``-th started)."""
+        names = sorted(self.tmp.glob("worker*.log")) if worker is None else [self.tmp / f"worker{worker}.log"]
+        texts = [p.read_text(errors="replace") for p in names]
         return "\n".join(text[-tail:] if tail else text for text in texts)
 
     def stop_all(self) -> None:
@@ -154,3 +157,50 @@ def test_a_run_survives_a_worker_killed_mid_batch_with_no_genome_lost_or_duplica
     sizes = list(RunMetric.objects.filter(run=run).order_by("batch").values_list("batch", "batch_size"))
     assert sizes == [(0, 1)] + [(b, 8) for b in range(1, 16)]
     assert "re-enqueued the step of stale runs" in workers.logs(tail=None)
+
+
+def test_a_language_model_run_writes_children_on_llm_and_evaluates_them_on_sim(user, workers: Workers) -> None:
+    workers.start(queues="celery,llm", EVAL_CHUNK_SIZE="3")  # worker 0 holds the embedded diff model
+    workers.start(queues="sim")  # worker 1 simulates
+    run = services.run_start(run=make_run(user, mutation="diff", evals=17), user=user)
+
+    wait_for(lambda: run_row(run).status != Run.Status.RUNNING, timeout=300, what="the run to end", workers=workers)
+
+    run = run_row(run)
+    assert run.status == Run.Status.FINISHED, run.error
+    assert (run.evaluations, run.batches) == (17, 3)
+    genomes = Genome.objects.filter(run=run)
+    assert sorted(genomes.values_list("gid", flat=True)) == list(range(17))
+    assert set(genomes.filter(gid__gt=0).values_list("operator", flat=True)) == {"diff"}
+    assert Evaluation.objects.filter(genome__run=run).count() == genomes.exclude(outcome="failed").count()
+    llm_log, sim_log = workers.logs(tail=None, worker=0), workers.logs(tail=None, worker=1)
+    assert "tasks.evaluate_chunk[" not in llm_log and "tasks.step_run[" in llm_log
+    assert "tasks.step_run[" not in sim_log
+    assert sim_log.count("tasks.evaluate_chunk[") >= 2 * (1 + 3 + 3)  # received + succeeded
+
+
+def test_a_run_evaluated_apart_survives_its_sim_worker_killed_and_its_queued_chunks_lost(
+    user, workers: Workers
+) -> None:
+    env = {"EVALUATE_APART": "ALL", "EVAL_CHUNK_SIZE": "2"}
+    workers.start(queues="celery,llm,train", **env)
+    sim = workers.start(queues="sim", **env)
+    run = services.run_start(run=make_run(user, evals=121, sim_seconds=2.0), user=user)
+    in_flight = lambda: run_row(run).batches >= 3 and PendingBatch.objects.filter(run=run).exists()  # noqa: E731
+    wait_for(in_flight, timeout=120, what="a batch being evaluated", workers=workers)
+
+    workers.kill(sim)
+    celery_app.control.purge()  # the chunks (and replay tasks) queued for sim are lost too
+    assert run_row(run).status == Run.Status.RUNNING
+    workers.start(queues="sim", **env)
+    wait_for(lambda: run_row(run).status != Run.Status.RUNNING, timeout=180, what="the run to end", workers=workers)
+
+    run = run_row(run)
+    assert run.status == Run.Status.FINISHED, run.error
+    assert (run.evaluations, run.batches) == (121, 16)
+    assert stored_genomes(run) == engine_genomes(run)
+    assert not PendingBatch.objects.filter(run=run).exists()
+    assert "pending batch taken over" in workers.logs(tail=None)
+    elites = Genome.objects.filter(run=run, outcome__in=services.ELITE_OUTCOMES).count()
+    traced = Evaluation.objects.filter(genome__run=run, trace__isnull=False)
+    wait_for(lambda: traced.count() == elites, timeout=60, what="every elite's replay trace", workers=workers)
