@@ -108,7 +108,7 @@ bench-mutation: $(VENV)/.installed
 
 .PHONY: bench-pipeline
 bench-pipeline: $(VENV)/.installed
-	$(VENV)/bin/python bench/pipeline.py
+	$(VENV)/bin/python bench/pipeline.py $(ARGS)
 
 # Two TCP ports nothing listens on (the kernel picks them), for the test servers.
 FREE_PORTS = import socket; s = [socket.socket() for _ in range(2)]; [x.bind(("127.0.0.1", 0)) for x in s]; print(*(x.getsockname()[1] for x in s))

@@ -1,4 +1,4 @@
-"""Web pipeline benchmark: a GP run through the full stack vs the headless CLI.
+"""Web pipeline benchmark: a GP (or diff-model) run through the full stack vs the headless CLI.
 
 Run: ``make bench-pipeline``. In a throw-away folder: migrate a fresh SQLite database, start
 a real Celery worker (filesystem broker) and daphne, log in over HTTP, create and start a run
@@ -11,6 +11,10 @@ Reported:
         every genome, events and the WebSocket hop included);
     CLI evals/s: the CLI's own rate (its batches' summed wall time, batches after the seed);
     WebSocket latency: client receive time minus the event row's creation time, per event.
+
+``--mutation diff`` races the embedded diff model instead (``--evals 161 --batch 32`` keeps it
+to a few minutes): its steps write the children on ``llm`` and ``evaluate_chunk`` tasks on ``sim``
+evaluate them (``EVALUATE_APART``), so the ratio shows what that hand-over costs.
 
 Last line: ``RESULT pipeline_evals_per_s=<x> pipeline_vs_cli=<ratio> ws_latency_p95_ms=<x>``.
 """
@@ -132,7 +136,8 @@ def run_pipeline(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
         wait_healthy(f"{base}/healthz", daphne)
         api = Api(base)
         api.token = api.call("POST", "/api/login", {"username": USER, "password": PASSWORD})["csrf_token"]
-        config = {"seed": args.seed, "batch_size": args.batch, "evals": args.evals, "sim_seconds": args.sim_seconds}
+        config = {"seed": args.seed, "batch_size": args.batch, "evals": args.evals, "sim_seconds": args.sim_seconds,
+                  "mutation": args.mutation}
         run = api.call("POST", "/api/runs", config)
         ws = WebSocket("127.0.0.1", port, f"/ws/runs/{run['id']}/", timeout=600,
                        headers={"Cookie": f"sessionid={api.cookie('sessionid')}", "Origin": base})  # fmt: skip
@@ -177,7 +182,7 @@ def run_cli(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
     subprocess.run(
         [sys.executable, "-m", "evolution", "-q", "run", "--seed", args.seed, "--evals", str(args.evals),
          "--batch", str(args.batch), "--seconds", str(args.sim_seconds), "--workers", str(args.workers),
-         "--mutation", "gp", "--out", str(out)],
+         "--mutation", args.mutation, "--out", str(out)],
         cwd=ROOT, check=True, timeout=3600, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     wall = time.time() - started
@@ -201,10 +206,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64, help="children per batch (default 64)")
     parser.add_argument("--sim-seconds", type=float, default=10.0, help="simulated seconds (default 10)")
     parser.add_argument("--workers", type=int, default=2, help="evaluation processes (default 2)")
+    parser.add_argument("--mutation", choices=("gp", "diff"), default="gp",
+                        help="gp (default), or diff: the embedded diff model")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    log.info("GP from %s: %d evaluations, batch %d, %.0f simulated s, %d evaluation processes",
-             args.seed, args.evals, args.batch, args.sim_seconds, args.workers)  # fmt: skip
+    log.info("%s from %s: %d evaluations, batch %d, %.0f simulated s, %d evaluation processes",
+             args.mutation, args.seed, args.evals, args.batch, args.sim_seconds, args.workers)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="elmweb-bench-") as folder:
         tmp = Path(folder)
         log.info("pipeline: worker + daphne + API + WebSocket ...")

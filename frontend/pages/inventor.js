@@ -62,6 +62,7 @@ function showTable(evaluation) {
       cell(formatFitness(c.mean)),
       cell(formatFitness(c.best)),
       cell(formatPercent(c.valid_rate, 0)),
+      cell(formatFitness(row.stage2.median)),
       cell(bestOf(row.stage2)),
       cell(bestOf(row.dataset)),
       cell(row.beats ? "yes" : "no", row.beats ? "beats" : "muted"),

@@ -389,6 +389,8 @@ def test_stage3_started_from_a_trained_model_streams_rewards_then_shows_its_eval
     assert "valid" in legend.inner_text(), "the tunnel's last reward is in the legend"
     page.wait_for_selector("#evaluation-table tbody tr[data-terrain]")
     assert page.locator("#evaluation-table tbody tr").count() == 3
+    headers = page.locator("#evaluation-table thead th").count()
+    assert page.locator("#evaluation-table tbody tr").first.locator("td").count() == headers == 9, "a cell per column"
     # the dataset's programs (the run's walkers) walk on every terrain: each is replayed
     for terrain in ("left-wall", "right-wall", "tunnel"):
         page.wait_for_selector(f'canvas.replay[data-terrain="{terrain}"][data-source="unconditional"][data-frame]',
