@@ -7,7 +7,8 @@ id above N, in order, then each new one as it is committed. Each message is one 
 there. Only logged-in users may connect (close code 4401); an unknown run closes with 4404.
 
 The consumer holds no logic: it joins the run's group, and on each nudge (see
-``elmweb.runs.events``) sends what the event table holds after the last id it sent.
+``elmweb.runs.events``) sends what the event table holds after the last id it sent (read once
+per nudge for all of the run's clients in this process, ``events.recent``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from elmweb.runs.models import Run
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_BAD_REQUEST = 4400
-PAGE = 500  # events read per query while catching up
 
 
 def _run_exists(run_id: int) -> bool:
@@ -57,12 +57,14 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await events.tailer.subscribe()
+        events.recent.join(self.run_id)
         await self.send_missed()
 
     async def disconnect(self, code: int) -> None:
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             await events.tailer.unsubscribe()
+            events.recent.leave(self.run_id)
             self.group = None
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
@@ -73,17 +75,23 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         await self.send_missed()
 
     async def run_event(self, message: dict[str, Any]) -> None:
-        """A nudge from the group: the run has new events."""
-        await self.send_missed()
+        """A nudge from the group: the run has new events (read once for all its clients here)."""
+        news = await events.recent.after(self.run_id, self.last_id, upto=message.get("upto"))
+        if news is None:  # further behind than the cache reaches
+            await self.send_missed()
+            return
+        for event in news:
+            await self.send_json(event)
+            self.last_id = event["id"]
 
     async def send_missed(self) -> None:
         """Send every event after ``last_id``, in order."""
         while True:
             batch = await database_sync_to_async(selectors.event_list)(
-                run_id=self.run_id, after=self.last_id, limit=PAGE
+                run_id=self.run_id, after=self.last_id, limit=events.PAGE
             )
             for event in batch:
                 await self.send_json(event)
                 self.last_id = event["id"]
-            if len(batch) < PAGE:
+            if len(batch) < events.PAGE:
                 return

@@ -856,7 +856,7 @@ def _event(run_id: int, kind: str, payload: dict[str, Any]) -> RunEvent:
     new, so that the run's events commit in id order.
     """
     event = RunEvent.objects.create(run_id=run_id, kind=kind, payload=payload)
-    _on_commit(events.notify, run_id=run_id)
+    _on_commit(events.notify, run_id=run_id, event_id=event.id)
     return event
 
 

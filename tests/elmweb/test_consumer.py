@@ -200,3 +200,55 @@ def test_no_event_of_a_run_becomes_visible_before_an_earlier_one_so_no_client_sk
     )
     batch_event = RunEvent.objects.filter(run=run, kind="batch", payload__batch=1).get()
     assert batch_event.id > trace_ids[0]
+
+
+def test_the_clients_of_a_run_share_one_read_of_the_event_table_per_nudge(user) -> None:
+    from elmweb.runs import selectors
+
+    run = make_run(user)
+    reads = mock.Mock(wraps=selectors.event_list)
+
+    async def scenario() -> list[list[dict[str, Any]]]:
+        clients = [communicator(run.pk, user) for _ in range(5)]
+        for comm in clients:
+            await comm.connect()
+            await receive_all(comm, 1)  # created
+        with mock.patch.object(selectors, "event_list", reads):
+            await database_sync_to_async(services.run_start)(run=run, user=user)
+            received = [await receive_all(comm, 1) for comm in clients]
+        for comm in clients:
+            await comm.disconnect()
+        return received
+
+    received = async_to_sync(scenario)()
+
+    assert all(events[0]["payload"]["status"] == "running" for events in received)
+    assert reads.call_count == 1, "one read of the table for the five clients"
+
+
+def test_recent_events_answer_from_the_cache_and_send_a_client_behind_it_to_the_table(user) -> None:
+    from elmweb.runs import selectors
+    from elmweb.runs.events import RecentEvents
+
+    run = make_run(user)
+    services.run_start(run=run, user=user)
+    services.run_pause(run=run, user=user)
+    ids = list(RunEvent.objects.filter(run=run).values_list("id", flat=True))  # created, running, paused
+    recent = RecentEvents(keep=2)
+
+    async def scenario() -> tuple[Any, ...]:
+        first = await recent.after(run.pk, ids[0], upto=ids[2])
+        again = await recent.after(run.pk, ids[1], upto=ids[2])  # read already: from the cache
+        await database_sync_to_async(services.run_resume)(run=run, user=user)
+        newest = await database_sync_to_async(lambda: RunEvent.objects.filter(run=run).last().id)()
+        later = await recent.after(run.pk, ids[2], upto=newest)
+        behind = await recent.after(run.pk, ids[0], upto=newest)  # the cache keeps two events
+        return first, again, later, behind
+
+    with mock.patch.object(selectors, "event_list", wraps=selectors.event_list) as reads:
+        first, again, later, behind = async_to_sync(scenario)()
+
+    assert [e["id"] for e in first] == ids[1:] and [e["id"] for e in again] == ids[2:]
+    assert [e["payload"]["status"] for e in later] == ["running"]
+    assert behind is None
+    assert reads.call_count == 2
