@@ -275,8 +275,10 @@ class PendingBatch(models.Model):
     batch = models.PositiveIntegerField()
     # The lease token of the step that holds the run now; the completing chunk commits with it.
     token = models.CharField(max_length=32)
-    # Scheduler.to_dict() between ask and tell: the asked candidates are in its "pending".
+    # Scheduler.to_dict() between ask and tell, less its "pending": the asked candidates, kept
+    # apart (Candidate.to_dict() each) so that a chunk reads them without the archive.
     state = models.JSONField()
+    candidates = models.JSONField(default=list)
     size = models.PositiveIntegerField()
     chunk_size = models.PositiveIntegerField()
     # Result.to_dict() lists by chunk index (as a string: JSON object keys).

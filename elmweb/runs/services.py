@@ -385,6 +385,9 @@ def _run_batch(*, run: Run, batch: int) -> BatchWork:
 
 
 # -- runs that evaluate apart: ask on `llm`, evaluate in chunks on `sim` ---------------------------
+#: What a chunk reads of its pending batch: not the scheduler's state (the whole archive).
+_CHUNK_FIELDS = ("run", "batch", "token", "size", "chunk_size", "results")
+
 def _run_ask(*, run: Run, batch: int, token: str) -> str:
     """Ask for batch ``batch`` and queue its evaluation chunks; or, if it was asked before (a
     re-enqueued step), take its pending batch over and queue only what is missing."""
@@ -394,12 +397,13 @@ def _run_ask(*, run: Run, batch: int, token: str) -> str:
     started_at = timezone.now()
     scheduler.ask(_batch_size(config, scheduler))
     state = scheduler.to_dict()
+    candidates = state.pop("pending")
     with transaction.atomic():
         if not Run.objects.filter(pk=run.pk, batches=batch, lease_token=token).update(heartbeat_at=timezone.now()):
             log.warning("run %d batch %d: claim taken over while writing children; dropped", run.pk, batch)
             return "duplicate"
         pending = PendingBatch.objects.create(
-            run=run, batch=batch, token=token, state=state, size=len(state["pending"]),
+            run=run, batch=batch, token=token, state=state, candidates=candidates, size=len(candidates),
             chunk_size=settings.EVAL_CHUNK_SIZE, started_at=started_at,
         )  # fmt: skip
         for chunk in range(pending.chunks):
@@ -410,7 +414,7 @@ def _run_ask(*, run: Run, batch: int, token: str) -> str:
 
 def _pending_take_over(*, run: Run, batch: int, token: str) -> str:
     with transaction.atomic():
-        pending = PendingBatch.objects.select_for_update().filter(run=run, batch=batch).first()
+        pending = PendingBatch.objects.select_for_update().only(*_CHUNK_FIELDS).filter(run=run, batch=batch).first()
         if pending is None:  # its last chunk stored it meanwhile
             return "duplicate"
         pending.token = token
@@ -434,11 +438,11 @@ def run_evaluate_chunk(*, run_id: int, batch: int, chunk: int) -> str:
         ``"skipped"``, ``"evaluated"`` (results saved, chunks still missing), or what storing the
         batch returned (``"committed"``, ``"duplicate"``, ``"failed"``).
     """
-    pending = PendingBatch.objects.filter(run_id=run_id, batch=batch).first()
+    pending = PendingBatch.objects.only(*_CHUNK_FIELDS, "candidates").filter(run_id=run_id, batch=batch).first()
     if pending is None or str(chunk) in pending.results or chunk >= pending.chunks:
         return "skipped"
     run = Run.objects.defer("state").get(pk=run_id)
-    candidates = pending.state["pending"][chunk * pending.chunk_size : (chunk + 1) * pending.chunk_size]
+    candidates = pending.candidates[chunk * pending.chunk_size : (chunk + 1) * pending.chunk_size]
     # A database error here keeps the claim: the retried chunk, or its batch's other chunks, go on.
     with _failing_run(run_id=run_id, batch=batch, token=pending.token, release=False) as failed:
         with _Heartbeat(run_id=run_id, token=pending.token):
@@ -448,7 +452,7 @@ def run_evaluate_chunk(*, run_id: int, batch: int, chunk: int) -> str:
     if failed:
         return "failed"
     with transaction.atomic():
-        pending = PendingBatch.objects.select_for_update().filter(pk=pending.pk).first()
+        pending = PendingBatch.objects.select_for_update().only(*_CHUNK_FIELDS).filter(pk=pending.pk).first()
         if pending is None or str(chunk) in pending.results:
             return "skipped"
         pending.results[str(chunk)] = [r.to_dict() for r in results]
@@ -465,9 +469,10 @@ def _pending_commit(*, run_id: int, batch: int) -> str:
     if pending is None:
         return "duplicate"
     with _failing_run(run_id=run_id, batch=batch, token=pending.token, release=False) as failed:
-        run = Run.objects.get(pk=run_id)
+        run = Run.objects.defer("state").get(pk=run_id)
         config = engine.run_config(run)
-        scheduler = engine.restore_scheduler(pending.state, config, operator=False)
+        state = {**pending.state, "pending": pending.candidates}
+        scheduler = engine.restore_scheduler(state, config, operator=False)
         results = [engine.result(r) for i in range(pending.chunks) for r in pending.results[str(i)]]
         report = scheduler.tell(results)
         wall_s = (timezone.now() - pending.started_at).total_seconds()

@@ -6,6 +6,7 @@ default, without loading a model); ``test_worker`` runs a diff-model run through
 
 from __future__ import annotations
 
+import importlib
 from datetime import timedelta
 from unittest import mock
 
@@ -147,3 +148,19 @@ def test_a_chunk_whose_evaluation_raises_fails_the_run_with_a_readable_error(use
     assert row.status == Run.Status.FAILED and row.lease_token == ""
     assert row.error == "batch 1 failed: ValueError: no such terrain"
     assert services.run_evaluate_chunk(run_id=run.pk, batch=1, chunk=1) == "skipped"  # nothing left to do
+
+
+def test_a_batch_pending_across_the_upgrade_keeps_its_candidates(user) -> None:
+    from django.apps import apps
+
+    migration = importlib.import_module("elmweb.runs.migrations.0004_pending_candidates_apart")
+    run = at_batch_one(user)
+    pending = PendingBatch.objects.get(run=run)
+    asked = pending.candidates
+    PendingBatch.objects.filter(pk=pending.pk).update(state={**pending.state, "pending": asked}, candidates=[])
+
+    migration.move_candidates(apps, None)
+
+    pending.refresh_from_db()
+    assert pending.candidates == asked and "pending" not in pending.state
+    assert evaluate_chunks(run)[-1] == "committed"
