@@ -75,7 +75,8 @@ class Scheduler:
 
         Raises:
             SchedulerOrderError: If the previous batch was not told yet.
-            RuntimeError: If the archive is empty after the seed (the seed itself failed).
+            RuntimeError: If the archive is empty after the seed (the seed itself failed), or the
+                scheduler was restored without an operator (``from_dict(operator=None)``).
             ValueError: If ``n < 1``.
         """
         if self._pending is not None:
