@@ -27,6 +27,7 @@ export function createArchiveState({ run = {}, archive = {}, metrics = [] } = {}
     lastEventId: run.last_event_id ?? 0,
     changed: [],
     best: bestOf(cells),
+    evaluating: null, // { batch, children, chunks } while a written batch is evaluated apart
   };
 }
 
@@ -48,9 +49,15 @@ export function applyEvent(state, event) {
   if (event.kind === "status") {
     next.status = payload.status ?? state.status;
     next.error = payload.error ?? (payload.status === "failed" ? state.error : "");
+    if (next.status !== "running" && next.status !== "pausing") next.evaluating = null;
+    return next;
+  }
+  if (event.kind === "evaluating") {
+    next.evaluating = { batch: payload.batch, children: payload.children, chunks: payload.chunks };
     return next;
   }
   if (event.kind !== "batch") return next;
+  next.evaluating = null;
   next.cells = new Map(state.cells);
   for (const c of payload.cells ?? []) {
     const key = cellKey(c.cell);

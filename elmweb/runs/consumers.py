@@ -2,9 +2,10 @@
 
 Protocol: connect with ``?last_id=N`` (default 0) to receive every event of the run with an
 id above N, in order, then each new one as it is committed. Each message is one event:
-``{"id": 12, "kind": "batch" | "status" | "trace", "payload": {...}, "at": "<iso time>"}``. Sending
-``{"last_id": N}`` later moves the cursor (the client's view was reset) and replays from
-there. Only logged-in users may connect (close code 4401); an unknown run closes with 4404.
+``{"id": 12, "kind": "batch", "payload": {...}, "at": "<iso time>"}`` (the kinds and their
+payloads: ``RunEvent``). Sending ``{"last_id": N}`` later moves the cursor (the client's view
+was reset) and replays from there. Only logged-in users may connect (close code 4401); an
+unknown run closes with 4404.
 
 The consumer holds no logic: it joins the run's group, and on each nudge (see
 ``elmweb.runs.events``) sends what the event table holds after the last id it sent (read once

@@ -306,8 +306,10 @@ class RunEvent(models.Model):
     """Something that happened to a run; ids increase, so clients resume after the last seen.
 
     Kinds: ``status`` (payload: status, error), ``batch`` (payload: the batch's metrics
-    and the archive cells it changed) and ``trace`` (payload: batch, and ``gids``: the
-    genomes whose replay traces were just stored).
+    and the archive cells it changed), ``trace`` (payload: batch, and ``gids``: the
+    genomes whose replay traces were just stored) and ``evaluating`` (runs that evaluate
+    apart: the batch's children are written and queued for evaluation; payload: batch,
+    ``children``, ``chunks``).
     """
 
     id = models.BigAutoField(primary_key=True)

@@ -406,6 +406,8 @@ def _run_ask(*, run: Run, batch: int, token: str) -> str:
             run=run, batch=batch, token=token, state=state, candidates=candidates, size=len(candidates),
             chunk_size=settings.EVAL_CHUNK_SIZE, started_at=started_at,
         )  # fmt: skip
+        # The UPDATE above holds the run's row lock, as every writer of its events does.
+        _event(run.pk, "evaluating", {"batch": batch, "children": pending.size, "chunks": pending.chunks})
         for chunk in range(pending.chunks):
             _on_commit(_enqueue_chunk, run_id=run.pk, batch=batch, chunk=chunk)
     log.info("run %d batch %d: %d children written; %d evaluation chunks queued", run.pk, batch, pending.size, pending.chunks)

@@ -51,6 +51,10 @@ function showNumbers() {
   $("max-fitness").textContent = formatFitness(state.best?.fitness ?? last?.max_fitness ?? run.max_fitness);
   $("qd-score").textContent = formatCompact(last?.qd_score ?? run.qd_score);
   $("run-error").textContent = state.error || "";
+  const e = state.evaluating;
+  $("run-phase").textContent = e
+    ? ` · batch ${e.batch}: ${formatInt(e.children)} children written, being evaluated (${formatInt(e.chunks)} chunk${e.chunks === 1 ? "" : "s"})`
+    : "";
   setControls(document.querySelector(".page-head .controls"), state.status, run.can_control);
 }
 

@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 
 from elmweb.runs import services
-from elmweb.runs.models import Genome, PendingBatch, Run, RunMetric
+from elmweb.runs.models import Genome, PendingBatch, Run, RunEvent, RunMetric
 from tests.elmweb.conftest import Queue, evaluate_chunks, make_run, step_until_done
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,6 +57,8 @@ def test_a_step_writes_the_children_and_queues_one_chunk_per_slice_without_evalu
     assert Genome.objects.filter(run=run, batch=1).count() == 0
     row = Run.objects.get(pk=run.pk)
     assert row.batches == 1 and row.lease_token == pending.token  # the run stays held while sim works
+    event = RunEvent.objects.filter(run=run).last()
+    assert (event.kind, event.payload) == ("evaluating", {"batch": 1, "children": 8, "chunks": 3})
 
 
 def test_the_chunk_that_completes_a_batch_stores_it_and_queues_the_next_step(user, queue: Queue) -> None:

@@ -162,3 +162,15 @@ test("a trace event moves the cursor and changes nothing else", () => {
   assert.equal(next.cells, state.cells);
   assert.deepEqual(next.changed, []);
 });
+
+test("an evaluating event says which batch is being evaluated until that batch is stored", () => {
+  const state = createArchiveState({ run, archive, metrics });
+  assert.equal(state.evaluating, null);
+  const written = applyEvent(state, { id: 4, kind: "evaluating", payload: { batch: 2, children: 8, chunks: 3 } });
+  assert.deepEqual(written.evaluating, { batch: 2, children: 8, chunks: 3 });
+  assert.equal(filledCount(written), 2, "nothing else changes");
+  assert.equal(applyEvent(written, batch(5, 2, [])).evaluating, null);
+  const pausing = applyEvent(written, { id: 5, kind: "status", payload: { status: "pausing" } });
+  assert.deepEqual(pausing.evaluating, written.evaluating, "a pause waits for the batch in flight");
+  assert.equal(applyEvent(written, { id: 5, kind: "status", payload: { status: "failed", error: "x" } }).evaluating, null);
+});
