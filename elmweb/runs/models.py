@@ -124,11 +124,10 @@ class Run(models.Model):
     # Stepping: the token of the step holding the run, and its last sign of life.
     lease_token = models.CharField(max_length=32, blank=True, editable=False)
     heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
-    # Replays owed: {batch: when its trace task was queued (ISO)} for trace tasks not done yet,
-    # and the oldest of those times (None: nothing owed). The watchdog queues a batch's task again
-    # when it is older than RUN_STALE_AFTER_S (a killed worker's reserved messages are lost).
+    # Replays owed: {batch: when its trace task was queued (ISO)} for trace tasks not done yet.
+    # The watchdog queues a batch's task again when it is older than RUN_STALE_AFTER_S (a killed
+    # worker's reserved messages are lost).
     trace_batches = models.JSONField(default=dict, blank=True, editable=False)
-    traces_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -516,7 +516,7 @@ def _run_commit(work: BatchWork, *, token: str, go_on: Callable[[], bool]) -> st
             now = timezone.now()
             owed = _traces_owed(current.trace_batches, add={batch: now} if changed else {})
             stored = Run.objects.filter(pk=run.pk, batches=batch, lease_token=token).update(
-                trace_batches=owed, traces_queued_at=_oldest(owed),
+                trace_batches=owed,
                 batches=scheduler.batch, evaluations=scheduler.evaluations,
                 valid=F("valid") + metrics.valid, niches_filled=metrics.niches_filled,
                 max_fitness=metrics.max_fitness, qd_score=metrics.qd_score, state=state,
@@ -730,7 +730,7 @@ def run_record_traces(*, run_id: int, batch: int) -> int:
         owed = Run.objects.filter(pk=run_id).values_list("trace_batches", flat=True).first()
         if owed and str(batch) in owed:
             owed = _traces_owed(owed, drop=[batch])
-            Run.objects.filter(pk=run_id).update(trace_batches=owed, traces_queued_at=_oldest(owed))
+            Run.objects.filter(pk=run_id).update(trace_batches=owed)
     return len(gids)
 
 
@@ -745,14 +745,14 @@ def traces_recover_stale() -> list[tuple[int, int]]:
     now = timezone.now()
     stale = now - _stale_after()
     requeued = []
-    for pk in Run.objects.filter(traces_queued_at__lt=stale).values_list("pk", flat=True):
+    owing = Run.objects.exclude(trace_batches={}).values_list("pk", "trace_batches")
+    for pk in [pk for pk, owed in owing if _late_traces(owed, stale)]:
         with transaction.atomic():
             owed = Run.objects.select_for_update().filter(pk=pk).values_list("trace_batches", flat=True).first()
-            late = [int(b) for b, queued in (owed or {}).items() if datetime.fromisoformat(queued) < stale]
+            late = _late_traces(owed or {}, stale)
             if not late:
                 continue
-            owed = _traces_owed(owed, add={b: now for b in late})
-            Run.objects.filter(pk=pk).update(trace_batches=owed, traces_queued_at=_oldest(owed))
+            Run.objects.filter(pk=pk).update(trace_batches=_traces_owed(owed, add={b: now for b in late}))
             for batch in late:
                 _on_commit(_enqueue_traces, run_id=pk, batch=batch)
                 requeued.append((pk, batch))
@@ -771,8 +771,9 @@ def _traces_owed(
     return owed
 
 
-def _oldest(owed: dict[str, str]) -> datetime | None:
-    return min((datetime.fromisoformat(at) for at in owed.values()), default=None)
+def _late_traces(owed: dict[str, str], stale: datetime) -> list[int]:
+    """The batches of ``Run.trace_batches`` whose trace task was queued before ``stale``."""
+    return [int(batch) for batch, queued in owed.items() if datetime.fromisoformat(queued) < stale]
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from unittest import mock
 
 import pytest
@@ -222,10 +222,10 @@ def test_a_batch_with_new_elites_owes_its_replays_until_its_trace_task_has_run(u
     services.run_step(run_id=run.pk, batch=0)
 
     row = Run.objects.get(pk=run.pk)
-    assert list(row.trace_batches) == ["0"] and row.traces_queued_at is not None
+    assert list(row.trace_batches) == ["0"] and datetime.fromisoformat(row.trace_batches["0"]) <= timezone.now()
     services.run_record_traces(run_id=run.pk, batch=0)
     row = Run.objects.get(pk=run.pk)
-    assert (row.trace_batches, row.traces_queued_at) == ({}, None)
+    assert row.trace_batches == {}
 
 
 def test_the_watchdog_queues_again_a_trace_task_that_never_ran(user, queue: Queue, settings) -> None:
@@ -234,7 +234,7 @@ def test_the_watchdog_queues_again_a_trace_task_that_never_ran(user, queue: Queu
     services.run_step(run_id=run.pk, batch=1)
     services.run_record_traces(run_id=run.pk, batch=1)  # batch 0's task was lost with its worker
     long_ago = timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER_S + 1)
-    Run.objects.filter(pk=run.pk).update(trace_batches={"0": long_ago.isoformat()}, traces_queued_at=long_ago)
+    Run.objects.filter(pk=run.pk).update(trace_batches={"0": long_ago.isoformat()})
 
     assert services.traces_recover_stale() == [(run.pk, 0)]
 
@@ -242,7 +242,7 @@ def test_the_watchdog_queues_again_a_trace_task_that_never_ran(user, queue: Queu
     assert services.traces_recover_stale() == []  # queued again just now: not stale
     services.run_record_traces(run_id=run.pk, batch=0)
     assert Evaluation.objects.filter(genome__run=run, genome__batch=0, trace__isnull=False).count() == 1
-    assert Run.objects.get(pk=run.pk).traces_queued_at is None
+    assert Run.objects.get(pk=run.pk).trace_batches == {}
 
 
 def test_the_watchdog_leaves_trace_tasks_queued_moments_ago_alone(user, queue: Queue) -> None:
